@@ -1,0 +1,45 @@
+# The one entry point. `make demo` and `make test` do all set-up on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DEV    := $(VENV)/.installed-dev
+TOPIC  ?= Should Calder Bay cap and register short-term rentals?
+
+.PHONY: demo test lint format clean bench
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(DEV): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP) $@
+
+demo: $(STAMP)
+	@THREAD=demo-$$(date +%Y%m%d-%H%M%S); \
+	$(VENV)/bin/lockstep run brief --topic "$(TOPIC)" --sources examples/corpus --thread-id $$THREAD && \
+	echo && echo "== artifact chain" && $(VENV)/bin/lockstep artifacts $$THREAD && \
+	echo && echo "== final brief" && $(VENV)/bin/lockstep show $$THREAD --artifact final
+
+test: $(DEV)
+	$(VENV)/bin/ruff check lockstep tests benchmarks
+	$(VENV)/bin/pytest -n 2 --dist loadgroup
+
+lint: $(DEV)
+	$(VENV)/bin/ruff check lockstep tests benchmarks
+	$(VENV)/bin/ruff format --check lockstep tests benchmarks
+
+format: $(DEV)
+	$(VENV)/bin/ruff format lockstep tests benchmarks
+	$(VENV)/bin/ruff check --fix lockstep tests benchmarks
+
+bench: $(STAMP)
+	$(PY) benchmarks/overhead.py
+
+clean:
+	rm -rf $(VENV) .lockstep .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,62 @@
+"""lockstep: LangGraph agent graphs as production workflows.
+
+Each step is explicit and checkpointed, transitions are guarded, people approve at gates,
+runs resume by thread ID after a crash, and every output is a versioned artifact.
+"""
+
+from lockstep.agents.models import get_chat_model
+from lockstep.agents.offline import OfflineChatModel
+from lockstep.artifacts.store import Artifact, ArtifactStore, BlobStore
+from lockstep.checkpointers import open_async_checkpointer, open_checkpointer
+from lockstep.client import Lockstep, ThreadStatus
+from lockstep.db import Database
+from lockstep.errors import (
+    ArtifactError,
+    ConfigError,
+    InvalidDecision,
+    LockstepError,
+    MachineError,
+    SourcesError,
+    StorageError,
+    ThreadNotFound,
+    ThreadStateError,
+)
+from lockstep.graphs.context import RunContext
+from lockstep.machine import Machine, check_machine, compile_machine, load_machine, to_mermaid
+from lockstep.research.citations import VerificationReport, verify
+from lockstep.state.machine import ArtifactRef, MachineState
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Artifact",
+    "ArtifactError",
+    "ArtifactRef",
+    "ArtifactStore",
+    "BlobStore",
+    "ConfigError",
+    "Database",
+    "InvalidDecision",
+    "Lockstep",
+    "LockstepError",
+    "Machine",
+    "MachineError",
+    "MachineState",
+    "OfflineChatModel",
+    "RunContext",
+    "SourcesError",
+    "StorageError",
+    "ThreadNotFound",
+    "ThreadStateError",
+    "ThreadStatus",
+    "VerificationReport",
+    "__version__",
+    "check_machine",
+    "compile_machine",
+    "get_chat_model",
+    "load_machine",
+    "open_async_checkpointer",
+    "open_checkpointer",
+    "to_mermaid",
+    "verify",
+]

@@ -1,0 +1,47 @@
+"""The one chat-model factory every LLM call goes through.
+
+`LOCKSTEP_MODEL` (or an explicit argument) selects the model:
+- `offline` (default): the deterministic, extractive OfflineChatModel; no network, no key.
+- `openai:<model>`: langchain-openai's ChatOpenAI, with `OPENAI_API_KEY` and optional
+  `OPENAI_BASE_URL`, so any OpenAI-compatible server (vLLM, Ollama, llama.cpp) works.
+"""
+
+from __future__ import annotations
+
+import os
+
+from langchain_core.language_models import BaseChatModel
+
+from lockstep.agents.offline import OfflineChatModel
+from lockstep.errors import ConfigError
+
+__all__ = ["DEFAULT_TIMEOUT_S", "MODEL_FORMS", "get_chat_model"]
+
+MODEL_FORMS = ("offline", "openai:<model>")
+DEFAULT_TIMEOUT_S = 60.0
+"""Per-call timeout: ChatOpenAI has none by default, and a hung server would block forever."""
+
+
+def get_chat_model(spec: str | BaseChatModel | None = None) -> BaseChatModel:
+    """The chat model for `spec` (a model object passes through), checked before any run."""
+    if isinstance(spec, BaseChatModel):
+        return spec
+    spec = (spec or os.environ.get("LOCKSTEP_MODEL") or "offline").strip()
+    if spec == "offline":
+        return OfflineChatModel()
+    provider, _, name = spec.partition(":")
+    if provider == "openai" and name:
+        if not os.environ.get("OPENAI_API_KEY"):
+            raise ConfigError(f"model {spec!r} needs OPENAI_API_KEY set (and OPENAI_BASE_URL "
+                              "for a non-OpenAI server)")  # fmt: skip
+        from langchain_openai import ChatOpenAI
+
+        timeout = float(os.environ.get("LOCKSTEP_LLM_TIMEOUT", DEFAULT_TIMEOUT_S))
+        return ChatOpenAI(
+            model=name,
+            base_url=os.environ.get("OPENAI_BASE_URL") or None,
+            timeout=timeout,
+            max_retries=2,
+            temperature=0,
+        )
+    raise ConfigError(f"unknown model {spec!r}: use one of {', '.join(MODEL_FORMS)}")

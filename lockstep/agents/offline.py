@@ -1,0 +1,263 @@
+"""The offline model: a deterministic, extractive chat model that needs no network or key.
+
+It is a real `BaseChatModel`, so the nodes call it exactly as they call ChatOpenAI (same
+prompts, `with_structured_output`, usage metadata). It reads the `Task:` line and the tagged
+material of lockstep's own prompts (see `prompts.py`) and builds its answer from the evidence
+it was given: an outline by ranking evidence against the needs of a policy brief, sections by
+quoting that evidence with footnotes, revisions by repairing or dropping failed citations.
+It never emits canned content; with no evidence it writes nothing to cite.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import Field
+
+__all__ = ["OfflineChatModel"]
+
+_EVIDENCE_LINE = re.compile(r'^\[(E\d+)\] (.+?) \| (.*?) \| "(.*)"$')
+_DEFINITION = re.compile(r'^\[\^([A-Za-z0-9_-]+)\]:\s+(.+?)\s+"(.*)"\s*$')
+_MARKER = re.compile(r"\[\^([A-Za-z0-9_-]+)\](?!:)")
+
+# What a decision-maker needs from a policy brief, as search terms over the evidence.
+_INTENTS: tuple[tuple[str, str, str], ...] = (
+    ("Background and scale", "How large the issue is and how it has changed.",
+     "number total share percent growth increase since year current active count"),
+    ("What the evidence shows", "What studies and data find about the effects.",
+     "effect impact found study data analysis associated estimate rent prices"),
+    ("Costs, revenue and the economy", "Who gains and pays, and how much.",
+     "revenue tax cost budget spending jobs income businesses economic million"),
+    ("Risks and community concerns", "What residents and safety officials report.",
+     "complaints safety risk concern residents noise survey oppose support fire"),
+    ("Implementation and enforcement", "What it takes to make a rule work.",
+     "enforcement compliance registration data platform administration legal fines staff"),
+    ("Options and recommendations", "The choices before decision-makers and their trade-offs.",
+     "recommend option should adopt propose require cap measure council package"),
+)  # fmt: skip
+_LOWER_FIRST = {
+    "the", "a", "an", "this", "these", "those", "in", "on", "for", "most", "many", "some",
+    "only", "about", "over", "under", "nearly", "roughly", "almost", "at", "by", "with", "of",
+    "there", "when", "while", "if", "since", "after", "before", "during", "each", "every",
+    "all", "both", "among", "across", "more", "fewer", "less", "without", "where", "because",
+}  # fmt: skip
+_LEADS = ("{title} reports that {q}", "According to {title}, {q}", "{title} notes that {q}")
+
+
+def _tag(text: str, name: str) -> str:
+    match = re.search(rf"<{name}>\n?(.*?)\n?</{name}>", text, re.S)
+    return match.group(1) if match else ""
+
+
+def _field(text: str, name: str) -> str:
+    match = re.search(rf"^{name}: (.*)$", text, re.M)
+    return match.group(1).strip() if match else ""
+
+
+def _evidence(text: str) -> list[dict[str, str]]:
+    items = []
+    for line in _tag(text, "evidence").splitlines():
+        match = _EVIDENCE_LINE.match(line.strip())
+        if match:
+            eid, source, title, quote = match.groups()
+            items.append({"id": eid, "source": source, "title": title, "quote": quote})
+    return items
+
+
+def _tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+class OfflineChatModel(BaseChatModel):
+    """Deterministic extractive model for lockstep's prompts (the default, `offline`)."""
+
+    delay: float = Field(default_factory=lambda: float(os.environ.get("LOCKSTEP_OFFLINE_DELAY", 0)))
+    """Seconds each call waits, so the offline model can stand in for a slow remote one in
+    demos and crash tests (`LOCKSTEP_OFFLINE_DELAY`). Zero by default."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "lockstep-offline"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model": "offline"}
+
+    def bind_tools(self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any) -> Any:
+        formatted = [convert_to_openai_tool(t) for t in tools]
+        return self.bind(tools=formatted, tool_choice=tool_choice, **kwargs)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if self.delay > 0:
+            time.sleep(self.delay)
+        prompt = "\n".join(str(m.content) for m in messages)
+        task = _field(prompt, "Task")
+        if task == "outline":
+            result: Any = self._outline(prompt)
+        elif task == "section":
+            result = self._section(prompt)
+        elif task == "revise":
+            result = self._revise(prompt)
+        else:
+            result = ""
+        tools = kwargs.get("tools") or []
+        if isinstance(result, dict):
+            if tools:
+                name = tools[0]["function"]["name"]
+                call_id = "call_" + hashlib.sha256(prompt.encode()).hexdigest()[:12]
+                message = AIMessage(
+                    content="", tool_calls=[{"name": name, "args": result, "id": call_id}]
+                )
+            else:
+                message = AIMessage(content=json.dumps(result))
+        else:
+            message = AIMessage(content=result)
+        out = json.dumps(result) if isinstance(result, dict) else result
+        message.usage_metadata = {
+            "input_tokens": _tokens(prompt),
+            "output_tokens": _tokens(out),
+            "total_tokens": _tokens(prompt) + _tokens(out),
+        }
+        message.response_metadata = {"model_name": "offline"}
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    # -- outline ---------------------------------------------------------------------------
+
+    def _outline(self, prompt: str) -> dict[str, Any]:
+        from lockstep.research.ranking import Ranker
+
+        topic = _field(prompt, "Topic")
+        evidence = _evidence(prompt)
+        sections: list[dict[str, Any]] = []
+        if not evidence:
+            return {"title": f"Policy brief: {topic}", "sections": sections}
+        ranker = Ranker([f"{e['title']} {e['quote']}" for e in evidence])
+        used: set[int] = set()
+
+        def pick(query: str, limit: int) -> list[int]:
+            chosen: list[int] = []
+            per_source: dict[str, int] = {}
+            for idx, _score in ranker.rank(query):
+                source = evidence[idx]["source"]
+                if idx in used or per_source.get(source, 0) >= 2:
+                    continue
+                chosen.append(idx)
+                per_source[source] = per_source.get(source, 0) + 1
+                if len(chosen) == limit:
+                    break
+            used.update(chosen)
+            return chosen
+
+        summary = pick(topic, 3)
+        if summary:
+            sections.append(
+                {"heading": "Summary", "purpose": "The most important findings in brief.",
+                 "evidence": [evidence[i]["id"] for i in summary]}  # fmt: skip
+            )
+        for heading, purpose, terms in _INTENTS:
+            chosen = pick(f"{terms} {topic}", 4)
+            if len(chosen) >= 2:
+                ids = [evidence[i]["id"] for i in sorted(chosen)]
+                sections.append({"heading": heading, "purpose": purpose, "evidence": ids})
+        return {"title": f"Policy brief: {topic}", "sections": sections}
+
+    # -- sections --------------------------------------------------------------------------
+
+    def _section(self, prompt: str) -> str:
+        evidence = _evidence(prompt)
+        paragraphs: list[str] = []
+        definitions: list[str] = []
+        for start in range(0, len(evidence), 2):
+            sentences = []
+            for offset, item in enumerate(evidence[start : start + 2]):
+                n = start + offset + 1
+                lead = _LEADS[(start + offset) % len(_LEADS)]
+                sentences.append(
+                    lead.format(title=f"*{item['title']}*", q=_soften(item["quote"])) + f"[^{n}]"
+                )
+                definitions.append(f'[^{n}]: {item["source"]} "{item["quote"]}"')
+            paragraphs.append(" ".join(sentences))
+        if not paragraphs:
+            return ""
+        return "\n\n".join(paragraphs) + "\n\n" + "\n".join(definitions) + "\n"
+
+    # -- revision --------------------------------------------------------------------------
+
+    def _revise(self, prompt: str) -> str:
+        from lockstep.research.citations import extract_quote_fix
+
+        draft = _tag(prompt, "draft")
+        try:
+            report = json.loads(_tag(prompt, "report") or "{}")
+        except json.JSONDecodeError:
+            report = {}
+        by_source: dict[str, list[str]] = {}
+        for item in _evidence(prompt):
+            by_source.setdefault(item["source"], []).append(item["quote"])
+        lines = draft.splitlines()
+        definitions = {}
+        for i, line in enumerate(lines):
+            match = _DEFINITION.match(line)
+            if match:
+                definitions[match.group(1)] = (i, match.group(2), match.group(3))
+        drop: set[str] = set()
+        for failure in report.get("failures", []):
+            label = failure.get("label")
+            if not label:
+                continue
+            if failure.get("kind") in ("quote_not_found", "empty_quote") and label in definitions:
+                i, source, quote = definitions[label]
+                fix = extract_quote_fix(quote, "\n\n".join(by_source.get(source, [])))
+                if fix:
+                    lines[i] = f'[^{label}]: {source} "{" ".join(fix.split())}"'
+                    continue
+            drop.add(label)
+        kept = [
+            line for line in lines
+            if not ((m := _DEFINITION.match(line)) and m.group(1) in drop)
+        ]  # fmt: skip
+        return _drop_sentences("\n".join(kept), drop) + "\n"
+
+
+def _soften(quote: str) -> str:
+    """Lower-case a quote's first word when it is a common word, so it reads mid-sentence."""
+    first, _, rest = quote.partition(" ")
+    if first.lower() in _LOWER_FIRST and first[:1].isupper():
+        return first.lower() + (" " + rest if rest else "")
+    return quote
+
+
+def _drop_sentences(markdown: str, labels: set[str]) -> str:
+    """Remove body sentences citing `labels`, then paragraphs left with no valid citation."""
+    defined = {m.group(1) for line in markdown.splitlines() if (m := _DEFINITION.match(line))}
+    blocks = markdown.split("\n\n")
+    out = []
+    for block in blocks:
+        stripped = block.strip()
+        body = stripped and not stripped.startswith("#") and not _DEFINITION.match(stripped)
+        if not body:
+            out.append(block)
+            continue
+        sentences = re.split(r"(?<=[.!?\]])\s+(?=[A-Z*\"'])", stripped)
+        kept = [s for s in sentences if not (set(_MARKER.findall(s)) & labels)]
+        text = " ".join(kept)
+        if text and set(_MARKER.findall(text)) & defined:
+            out.append(text)
+    return "\n\n".join(out).strip()

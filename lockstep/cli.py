@@ -1,0 +1,323 @@
+"""The `lockstep` command line: a thin shell over the `Lockstep` client.
+
+Exit codes: 0 completed or waiting at a gate (and `verify` passing), 1 an error or failed
+verification, 2 unknown thread or unreadable input, 3 rejected request, 4 cancelled or
+abandoned. Errors print one line, never a traceback (`LOCKSTEP_DEBUG=1` shows it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from lockstep.client import Lockstep, ThreadStatus
+from lockstep.errors import LockstepError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="lockstep",
+    help="Run LangGraph workflows as checkpointed, guarded, resumable state machines.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+run_app = typer.Typer(help="Start a workflow run.", no_args_is_help=True)
+app.add_typer(run_app, name="run")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (default: $LOCKSTEP_DATABASE_URL or "
+                 "sqlite:///.lockstep/lockstep.db)."),
+]  # fmt: skip
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+EXIT_BY_STATUS = {"rejected": 3, "cancelled": 4, "abandoned": 4, "failed": 1}
+
+
+@contextmanager
+def _errors(thread_id: str | None = None) -> Iterator[None]:
+    """One boundary for every command: lockstep errors become one line and an exit code."""
+    try:
+        yield
+    except LockstepError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        hint = f"; continue with: lockstep resume {thread_id}" if thread_id else ""
+        err.print(f"[yellow]interrupted[/yellow]{hint}")
+        raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:
+        if os.environ.get("LOCKSTEP_DEBUG"):
+            raise
+        hint = f"; the thread is saved, retry with: lockstep resume {thread_id}" if thread_id else ""
+        err.print(f"[red]error:[/red] {type(exc).__name__}: {escape(str(exc))}{hint}")
+        raise typer.Exit(1) from None
+
+
+def _client(db: str | None) -> Lockstep:
+    return Lockstep(db)
+
+
+class _Progress:
+    """Prints each transition as the run takes it, with a spinner on the current step."""
+
+    def __init__(self) -> None:
+        self.status = err.status("starting…")
+
+    def __enter__(self) -> _Progress:
+        self.status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.status.stop()
+
+    def __call__(self, node: str, update: Mapping[str, Any]) -> None:
+        for t in update.get("transitions") or []:
+            err.print(f"  [dim]{t['from']}[/dim] --{t['event']}--> [bold]{t['to']}[/bold]")
+            self.status.update(f"{t['to']}…")
+
+
+def _report(st: ThreadStatus) -> None:
+    out.print(f"thread  {st.thread_id}")
+    out.print(f"status  [bold]{st.status}[/bold]")
+    if st.rejection_reason:
+        out.print(f"reason  {escape(st.rejection_reason)}")
+    if st.error:
+        out.print(f"error   {escape(st.error)}")
+    if st.gate:
+        _print_gate(st)
+
+
+def _path(transitions: list[dict[str, str]]) -> str:
+    """`requested → researching ×3 → drafting ×9 → ...`: the states visited, runs collapsed."""
+    states: list[list[Any]] = []
+    for t in transitions:
+        if not states:
+            states.append([t["from"], 1])
+        if states[-1][0] == t["to"]:
+            states[-1][1] += 1
+        else:
+            states.append([t["to"], 1])
+    return " → ".join(f"{s} ×{n}" if n > 1 else s for s, n in states)
+
+
+def _print_gate(st: ThreadStatus) -> None:
+    gate = st.gate or {}
+    out.print(f"gate    [yellow]{gate['gate']}[/yellow] — {escape(gate.get('description', ''))}")
+    out.print(f"        decisions: {', '.join(gate['decisions'])}")
+    if gate.get("deadline"):
+        out.print(f"        deadline:  {gate['deadline']}")
+    out.print(f"        continue with: lockstep resume {st.thread_id} --decision D --by NAME")
+
+
+def _finish(st: ThreadStatus) -> None:
+    code = EXIT_BY_STATUS.get(st.status, 0)
+    if code:
+        raise typer.Exit(code)
+
+
+@run_app.command("brief")
+def run_brief(
+    topic: Annotated[str, typer.Option(help="The question the brief answers.")],
+    sources: Annotated[list[Path], typer.Option(help="Folder of .md/.txt/.html sources.")],
+    thread_id: Annotated[str | None, typer.Option(help="Thread ID (default: random).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Research and write a policy brief; stops at completion, rejection or a human gate."""
+    thread_id = thread_id or uuid.uuid4().hex
+    with _errors(thread_id):
+        client = _client(db)
+        err.print(f"thread {thread_id}")
+        with _Progress() as progress:
+            st = client.run(
+                "brief", topic=topic, sources=[str(s) for s in sources],
+                thread_id=thread_id, on_update=progress,
+            )  # fmt: skip
+        _report(st)
+        out.print(f"path    {_path(client.transitions(thread_id))}")
+    _finish(st)
+
+
+@app.command()
+def resume(
+    thread_id: Annotated[str, typer.Argument(metavar="THREAD")],
+    decision: Annotated[str | None, typer.Option(help="Gate decision.")] = None,
+    comment: Annotated[str | None, typer.Option(help="Comment for the decision.")] = None,
+    by: Annotated[str | None, typer.Option(help="Who decides (for the audit log).")] = None,
+    sources: Annotated[Path | None, typer.Option(help="Sources folder to add.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Continue a thread from its last checkpoint (a gate decision, or after a crash)."""
+    with _errors(thread_id):
+        client = _client(db)
+        extra = {"sources": str(sources)} if sources else {}
+        with _Progress() as progress:
+            st = client.resume(
+                thread_id, decision, comment=comment, by=by or os.environ.get("USER"),
+                on_update=progress, **extra,
+            )  # fmt: skip
+        _report(st)
+        out.print(f"path    {_path(client.transitions(thread_id))}")
+    _finish(st)
+
+
+@app.command()
+def status(
+    thread_id: Annotated[str, typer.Argument(metavar="THREAD")],
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Current state, pending gate, counters and last transitions of a thread."""
+    with _errors(thread_id):
+        st = _client(db).status(thread_id)
+    if as_json:
+        out.print_json(json.dumps(st.to_dict()))
+        return
+    _report(st)
+    if st.interrupted:
+        out.print(f"        interrupted in {', '.join(st.next)}: lockstep resume {thread_id}")
+    if st.counters:
+        out.print("counters " + ", ".join(f"{k}={v}" for k, v in sorted(st.counters.items())))
+    if st.transitions:
+        table = Table("at", "from", "event", "to", title="last transitions", title_justify="left")
+        for t in st.transitions:
+            table.add_row(t["at"][:19], t["from"], t["event"], t["to"])
+        out.print(table)
+
+
+@app.command()
+def history(
+    thread_id: Annotated[str, typer.Argument(metavar="THREAD")],
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Every checkpoint of a thread, newest first."""
+    with _errors(thread_id):
+        rows = _client(db).history(thread_id)
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("step", "state", "next", "checkpoint", "created")
+    for r in rows:
+        table.add_row(
+            str(r["step"]), r["status"] or "-", ",".join(r["next"]) or "-",
+            r["checkpoint_id"], (r["created_at"] or "")[:19],
+        )  # fmt: skip
+    out.print(table)
+
+
+@app.command()
+def show(
+    thread_id: Annotated[str, typer.Argument(metavar="THREAD")],
+    artifact: Annotated[str, typer.Option(help="Artifact name: final, draft, outline, ...")] = "final",
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Print a thread's artifact (the final brief by default)."""
+    from lockstep.research.citations import parse_citations
+
+    with _errors(thread_id):
+        meta, content = _client(db).artifact(thread_id, artifact)
+    text = content.decode("utf-8", errors="replace")
+    if not as_json:
+        out.print(text, markup=False)
+        return
+    doc: dict[str, Any] = {"content": text, "version": meta.version, "sha256": meta.sha256}
+    if meta.format == "markdown":
+        citations, _ = parse_citations(text)
+        doc["citations"] = [{"n": c.label, "source": c.source, "quote": c.quote} for c in citations]
+    out.print_json(json.dumps(doc))
+
+
+@app.command()
+def artifacts(
+    thread_id: Annotated[str, typer.Argument(metavar="THREAD")],
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """The thread's artifacts, oldest first, with versions, producing step and lineage."""
+    with _errors(thread_id):
+        items = _client(db).artifacts_of(thread_id)
+    if as_json:
+        out.print_json(json.dumps([a.to_dict() for a in items]))
+        return
+    names = {(a.id, a.version): f"{a.name}@{a.version}" for a in items}
+    table = Table("artifact", "step", "format", "bytes", "sha256", "inputs")
+    for a in items:
+        inputs = ", ".join(names.get((r["id"], r["version"]), r["id"]) for r in a.inputs)
+        table.add_row(f"{a.name}@{a.version}", a.step, a.format, str(a.size), a.sha256[:12], inputs)
+    out.print(table)
+
+
+@app.command()
+def verify(
+    draft: Annotated[Path, typer.Argument(metavar="DRAFT.md")],
+    sources: Annotated[list[Path], typer.Option(help="Folder(s) the citations point into.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Check every footnote quote of a markdown file against its source (exit 1 on failure)."""
+    from lockstep.nodes.research import source_key
+    from lockstep.research.citations import verify as verify_text
+    from lockstep.research.corpus import load_corpus
+
+    with _errors():
+        try:
+            text = draft.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            err.print(f"[red]error:[/red] cannot read {draft}: {getattr(exc, 'strerror', exc)}")
+            raise typer.Exit(2) from None
+        texts: dict[str, str] = {}
+        for index, folder in enumerate(sources):
+            docs, _ = load_corpus(folder)
+            texts.update({source_key(index, str(folder), d.path): d.text for d in docs})
+        report = verify_text(text, texts)
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
+    else:
+        for f in report.failures:
+            line = f"line {f.line}: " if f.line else ""
+            out.print(f"[red]FAIL[/red] {line}{escape(f.message)}")
+        verdict = "[green]ok[/green]" if report.ok else f"[red]{len(report.failures)} failure(s)[/red]"
+        out.print(f"{verdict}: {len(report.citations)} citations, {report.paragraphs} paragraphs")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def diagram(
+    workflow: Annotated[str, typer.Argument(help="Workflow name, e.g. brief.")],
+    png: Annotated[Path | None, typer.Option(help="Also write a PNG here (offline).")] = None,
+) -> None:
+    """Print the workflow's state machine as Mermaid; `--png FILE` renders it offline."""
+    from lockstep.graphs import workflow_module
+    from lockstep.machine import to_mermaid, write_png
+
+    with _errors():
+        machine = workflow_module(workflow).MACHINE
+        out.print(to_mermaid(machine), markup=False, end="")
+        if png is not None:
+            write_png(machine, png)
+            err.print(f"wrote {png}")
+
+
+def main() -> None:
+    app(prog_name="lockstep")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,311 @@
+"""One database URL for everything: `sqlite:///path` (embedded default) or `postgresql://...`.
+
+The same URL opens LangGraph's checkpointer (see `lockstep.checkpointers`) and lockstep's own
+tables (threads, artifacts, audit log), created by an append-only list of migrations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from lockstep.errors import ConfigError, StorageError
+
+__all__ = ["DEFAULT_URL", "Database", "DatabaseURL", "parse_url", "resolve_url"]
+
+DEFAULT_URL = "sqlite:///.lockstep/lockstep.db"
+BUSY_TIMEOUT_S = 30.0
+"""SQLite waits this long for another process's write lock instead of 'database is locked'."""
+
+# Position in this list is the schema version. Append only; never edit a released entry.
+MIGRATIONS: list[dict[str, str]] = [
+    {
+        "sqlite": """
+        CREATE TABLE lockstep_threads (
+            thread_id TEXT PRIMARY KEY,
+            workflow TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT,
+            input TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE lockstep_artifacts (
+            id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            thread_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            step TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            parent_version INTEGER,
+            inputs TEXT NOT NULL DEFAULT '[]',
+            format TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'complete',
+            PRIMARY KEY (id, version)
+        );
+        CREATE INDEX lockstep_artifacts_thread ON lockstep_artifacts (thread_id, name);
+        CREATE TABLE lockstep_audit (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            thread_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            detail TEXT NOT NULL
+        );
+        CREATE INDEX lockstep_audit_thread ON lockstep_audit (thread_id, seq);
+        """,
+        "postgres": """
+        CREATE TABLE lockstep_threads (
+            thread_id TEXT PRIMARY KEY,
+            workflow TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT,
+            input TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE lockstep_artifacts (
+            id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            thread_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            step TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            parent_version INTEGER,
+            inputs TEXT NOT NULL DEFAULT '[]',
+            format TEXT NOT NULL,
+            size BIGINT NOT NULL,
+            sha256 TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'complete',
+            PRIMARY KEY (id, version)
+        );
+        CREATE INDEX lockstep_artifacts_thread ON lockstep_artifacts (thread_id, name);
+        CREATE TABLE lockstep_audit (
+            seq BIGSERIAL PRIMARY KEY,
+            thread_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            detail TEXT NOT NULL
+        );
+        CREATE INDEX lockstep_audit_thread ON lockstep_audit (thread_id, seq);
+        """,
+    },
+]
+
+
+@dataclass(frozen=True)
+class DatabaseURL:
+    """A parsed database URL."""
+
+    url: str
+    dialect: Literal["sqlite", "postgres"]
+    path: Path | None = None
+
+    @property
+    def blob_dir(self) -> Path:
+        """Where content blobs live: `LOCKSTEP_BLOB_DIR`, else beside the SQLite file."""
+        env = os.environ.get("LOCKSTEP_BLOB_DIR")
+        if env:
+            return Path(env)
+        if self.path is not None:
+            return self.path.parent / "blobs"
+        return Path(".lockstep/blobs")
+
+
+def resolve_url(url: str | None = None) -> str:
+    """Explicit URL, else `LOCKSTEP_DATABASE_URL`, else the embedded default."""
+    return url or os.environ.get("LOCKSTEP_DATABASE_URL") or DEFAULT_URL
+
+
+def parse_url(url: str) -> DatabaseURL:
+    """Parse `sqlite:///relative`, `sqlite:////absolute` or `postgresql://...`."""
+    if url.startswith("sqlite:///"):
+        rest = url[len("sqlite:///") :]
+        if not rest or rest == ":memory:":
+            raise ConfigError(f"database URL {url!r} needs a file path: sqlite:///path/to/file.db")
+        return DatabaseURL(url, "sqlite", Path(rest))
+    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        return DatabaseURL(url.replace("postgresql+psycopg://", "postgresql://"), "postgres")
+    raise ConfigError(
+        f"unsupported database URL {url!r}: use sqlite:///path/to/file.db or postgresql://..."
+    )
+
+
+def connect_sqlite(path: Path) -> sqlite3.Connection:
+    """A SQLite connection shared across threads, WAL mode, with a busy timeout."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"cannot open SQLite database {path}: {exc}") from None
+    except OSError as exc:
+        raise StorageError(f"cannot open SQLite database {path}: {exc.strerror}") from None
+    return conn
+
+
+def connect_postgres(url: str) -> Any:
+    """A psycopg connection as LangGraph's savers need it: autocommit, dict rows, no prepare."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    try:
+        return psycopg.connect(url, autocommit=True, row_factory=dict_row, prepare_threshold=0)
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StorageError(f"cannot connect to PostgreSQL: {first}") from None
+
+
+class Database:
+    """lockstep's own tables on the configured database; runs migrations on open."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.location = parse_url(resolve_url(url))
+        self.dialect = self.location.dialect
+        self._lock = threading.RLock()
+        if self.dialect == "sqlite":
+            assert self.location.path is not None
+            self._conn: Any = connect_sqlite(self.location.path)
+        else:
+            self._conn = connect_postgres(self.location.url)
+        self.setup()
+
+    @property
+    def url(self) -> str:
+        return self.location.url
+
+    def describe(self) -> str:
+        """The database named for messages: the file path, or the URL without a password."""
+        if self.location.path is not None:
+            return str(self.location.path)
+        return self.location.url.split("@")[-1]
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.dialect == "postgres" else sql
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"database {self.describe()} is unusable: {exc}") from None
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        with self._lock, self._errors():
+            self._conn.execute(self._sql(sql), tuple(params))
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self._lock, self._errors():
+            cur = self._conn.execute(self._sql(sql), tuple(params))
+            rows = cur.fetchall()
+            if self.dialect == "sqlite":
+                names = [d[0] for d in cur.description or ()]
+                return [dict(zip(names, r, strict=True)) for r in rows]
+            return [dict(r) for r in rows]
+
+    def setup(self) -> None:
+        """Create or upgrade lockstep's tables; safe to call from several processes."""
+        with self._lock, self._errors():
+            if self.dialect == "postgres":
+                # Serialise concurrent migrators on one advisory lock.
+                self._conn.execute("SELECT pg_advisory_lock(7723011)")
+            try:
+                self._conn.execute(
+                    self._sql(
+                        "CREATE TABLE IF NOT EXISTS lockstep_migrations "
+                        "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+                    )
+                )
+                done = {r[0] if isinstance(r, tuple | sqlite3.Row) else r["version"]
+                        for r in self._conn.execute("SELECT version FROM lockstep_migrations")}  # fmt: skip
+                for version, migration in enumerate(MIGRATIONS, start=1):
+                    if version in done:
+                        continue
+                    self._apply(version, migration[self.dialect])
+            finally:
+                if self.dialect == "postgres":
+                    self._conn.execute("SELECT pg_advisory_unlock(7723011)")
+
+    def _apply(self, version: int, script: str) -> None:
+        from datetime import UTC, datetime
+
+        now = datetime.now(UTC).isoformat()
+        if self.dialect == "sqlite":
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                if self._conn.execute(
+                    "SELECT 1 FROM lockstep_migrations WHERE version = ?", (version,)
+                ).fetchone():
+                    self._conn.execute("ROLLBACK")
+                    return
+                for statement in filter(str.strip, script.split(";")):
+                    self._conn.execute(statement)
+                self._conn.execute(
+                    "INSERT INTO lockstep_migrations VALUES (?, ?)", (version, now)
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        else:
+            with self._conn.transaction():
+                for statement in filter(str.strip, script.split(";")):
+                    self._conn.execute(statement)
+                self._conn.execute(
+                    "INSERT INTO lockstep_migrations VALUES (%s, %s)", (version, now)
+                )
+
+    # -- threads ---------------------------------------------------------------------------
+
+    def register_thread(
+        self, thread_id: str, workflow: str, created_at: str, inputs: Mapping[str, Any],
+        created_by: str | None = None,
+    ) -> None:  # fmt: skip
+        self.execute(
+            "INSERT INTO lockstep_threads (thread_id, workflow, created_at, created_by, input) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (thread_id) DO NOTHING",
+            (thread_id, workflow, created_at, created_by, json.dumps(dict(inputs), default=str)),
+        )
+
+    def thread(self, thread_id: str) -> dict[str, Any] | None:
+        rows = self.query("SELECT * FROM lockstep_threads WHERE thread_id = ?", (thread_id,))
+        return rows[0] if rows else None
+
+    def threads(self) -> list[dict[str, Any]]:
+        return self.query("SELECT * FROM lockstep_threads ORDER BY created_at")
+
+    # -- audit log -------------------------------------------------------------------------
+
+    def record(self, thread_id: str, kind: str, detail: Mapping[str, Any], actor: str) -> None:
+        """Append one audit row (the compiler's Journal protocol)."""
+        from datetime import UTC, datetime
+
+        self.execute(
+            "INSERT INTO lockstep_audit (thread_id, at, kind, actor, detail) VALUES (?, ?, ?, ?, ?)",
+            (thread_id, datetime.now(UTC).isoformat(), kind, actor, json.dumps(dict(detail))),
+        )
+
+    def audit(self, thread_id: str) -> list[dict[str, Any]]:
+        rows = self.query(
+            "SELECT seq, thread_id, at, kind, actor, detail FROM lockstep_audit "
+            "WHERE thread_id = ? ORDER BY seq",
+            (thread_id,),
+        )
+        for row in rows:
+            row["detail"] = json.loads(row["detail"])
+        return rows
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,77 @@
+"""Errors raised by lockstep, one hierarchy under one base.
+
+    LockstepError
+    ├── ConfigError          bad settings: unknown model string, malformed YAML, bad URL
+    ├── MachineError         a state-machine declaration that fails its static checks
+    ├── StorageError         the database or blob store cannot be opened or is corrupt
+    ├── SourcesError         a sources folder that is missing, not a folder, or empty
+    ├── ThreadNotFound       no thread with that ID in this database
+    ├── ThreadStateError     the thread cannot do what was asked in its current state
+    │   └── InvalidDecision  a gate decision the pending gate does not allow
+    └── ArtifactError        an unknown artifact or version, or a checksum mismatch
+
+Every message is one line that names the problem; the CLI prints it without a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArtifactError",
+    "ConfigError",
+    "InvalidDecision",
+    "LockstepError",
+    "MachineError",
+    "SourcesError",
+    "StorageError",
+    "ThreadNotFound",
+    "ThreadStateError",
+]
+
+
+class LockstepError(Exception):
+    """Base class of every error lockstep raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(LockstepError):
+    """Settings that cannot be used: unknown model, malformed YAML, bad database URL."""
+
+
+class MachineError(LockstepError):
+    """A machine declaration that fails its static checks; `problems` lists each one."""
+
+    def __init__(self, machine: str, problems: list[str]) -> None:
+        self.machine = machine
+        self.problems = list(problems)
+        super().__init__(f"machine {machine!r} is invalid: " + "; ".join(self.problems))
+
+
+class StorageError(LockstepError):
+    """The database or blob store cannot be opened, or holds something unreadable."""
+
+
+class SourcesError(LockstepError):
+    """A sources folder that is missing, is not a folder, or holds no readable document."""
+
+
+class ThreadNotFound(LockstepError):
+    """No thread with that ID exists in the database."""
+
+    exit_code = 2
+
+    def __init__(self, thread_id: str) -> None:
+        self.thread_id = thread_id
+        super().__init__(f"unknown thread {thread_id!r}")
+
+
+class ThreadStateError(LockstepError):
+    """The thread cannot do what was asked in its current state (nothing was changed)."""
+
+
+class InvalidDecision(ThreadStateError):
+    """A gate decision the pending gate does not allow (the thread is left unchanged)."""
+
+
+class ArtifactError(LockstepError):
+    """An unknown artifact or version, or content whose checksum does not match."""

@@ -1,0 +1,20 @@
+"""The workflows lockstep ships, by name. Each module exposes MACHINE, build_graph, graph and
+check_inputs."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from lockstep.errors import ConfigError
+
+__all__ = ["WORKFLOWS", "workflow_module"]
+
+WORKFLOWS = {"brief": "lockstep.graphs.brief"}
+
+
+def workflow_module(name: str) -> ModuleType:
+    """The module of a named workflow; an unknown name lists the known ones."""
+    if name not in WORKFLOWS:
+        raise ConfigError(f"unknown workflow {name!r}: use one of {', '.join(sorted(WORKFLOWS))}")
+    return importlib.import_module(WORKFLOWS[name])

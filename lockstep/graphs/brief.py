@@ -1,0 +1,60 @@
+"""The policy-brief workflow: the machine in `brief.yaml` bound to its node functions.
+
+`graph` is compiled without a checkpointer (for `langgraph.json`/`langgraph dev`);
+`build_graph(checkpointer)` is the factory the client, notebooks and the server use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph.state import CompiledStateGraph
+
+from lockstep.errors import SourcesError
+from lockstep.graphs.context import RunContext
+from lockstep.machine import compile_machine, load_machine
+from lockstep.nodes.brief_gates import HANDLERS, REVIEWS
+from lockstep.nodes.drafting import drafting
+from lockstep.nodes.intake import intake
+from lockstep.nodes.research import research
+from lockstep.nodes.verification import verifying
+from lockstep.research.corpus import load_corpus
+from lockstep.state.brief import BriefInput, BriefOutput, BriefState
+
+__all__ = ["MACHINE", "build_graph", "check_inputs", "graph"]
+
+MACHINE = load_machine(Path(__file__).with_name("brief.yaml"))
+NODES = {"requested": intake, "researching": research, "drafting": drafting, "verifying": verifying}
+
+
+def build_graph(checkpointer: BaseCheckpointSaver[Any] | None = None) -> CompiledStateGraph:
+    """The compiled brief graph, with `checkpointer` for resumable threads."""
+    builder = compile_machine(
+        MACHINE,
+        BriefState,
+        NODES,
+        reviews=REVIEWS,
+        handlers=HANDLERS,
+        context_schema=RunContext,
+        input_schema=BriefInput,
+        output_schema=BriefOutput,
+    )
+    return builder.compile(checkpointer=checkpointer, name="brief")
+
+
+def check_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Checks made before any work starts: every sources folder exists and holds documents.
+    (An empty or over-long topic is not an error here: the thread records it as `rejected`.)"""
+    folders = inputs.get("sources") or []
+    if isinstance(folders, str):
+        folders = [folders]
+    if not folders:
+        raise SourcesError("no sources folder given: pass --sources DIR")
+    for folder in folders:
+        load_corpus(folder)
+    return {"topic": inputs.get("topic", ""), "sources": [str(f) for f in folders]}
+
+
+graph = build_graph()

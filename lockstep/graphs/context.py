@@ -1,0 +1,73 @@
+"""Run settings and services for a workflow, passed as LangGraph's runtime `context`.
+
+Filled from explicit arguments, then the environment, then defaults. `configurable` only
+addresses threads and checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.runtime import Runtime
+
+from lockstep.agents.models import get_chat_model
+from lockstep.artifacts.store import ArtifactStore
+from lockstep.db import Database
+
+__all__ = ["RunContext", "context_of", "thread_of", "utcnow"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class RunContext:
+    """Services and limits a run's nodes use; one per client (not checkpointed)."""
+
+    db: Database
+    """lockstep's tables; also the journal the compiler writes transitions to."""
+    artifacts: ArtifactStore
+    """Where every output is stored."""
+    model: BaseChatModel = field(default_factory=get_chat_model)
+    """The chat model (`LOCKSTEP_MODEL`; offline by default)."""
+    clock: Callable[[], datetime] = utcnow
+    """Injectable clock for deadlines and time limits."""
+    research_timeout: float | None = None
+    """Seconds research may run; None uses the machine's declared `timeout` (10m)."""
+    batch_size: int = 5
+    """Sources read per research step (one checkpoint per batch)."""
+    min_sources: int = 3
+    """Fewer relevant sources than this stops at the human_input_needed gate."""
+    max_sources: int = 12
+    """Most relevant documents read per research round."""
+    quotes_per_source: int = 5
+    """Quotes kept per gathered source."""
+
+    @property
+    def journal(self) -> Database:
+        return self.db
+
+
+@cache
+def _default_context() -> RunContext:
+    db = Database(os.environ.get("LOCKSTEP_DATABASE_URL"))
+    return RunContext(db=db, artifacts=ArtifactStore(db))
+
+
+def context_of(runtime: Runtime[Any]) -> RunContext:
+    """The run's context, or one built from the environment when the graph is driven by a host
+    that passes none (`langgraph dev`, a bare LangServe route)."""
+    ctx = runtime.context
+    return ctx if isinstance(ctx, RunContext) else _default_context()
+
+
+def thread_of(runtime: Runtime[Any]) -> str:
+    info = runtime.execution_info
+    return (info.thread_id if info else None) or "unthreaded"

@@ -1,0 +1,20 @@
+"""The state-machine layer: declare a workflow as data, check it, compile it, draw it."""
+
+from lockstep.machine.check import check_machine
+from lockstep.machine.compile import compile_machine, decision_problem, gate_deadline
+from lockstep.machine.diagram import to_mermaid, write_png
+from lockstep.machine.spec import Machine, StateDecl, Transition, load_machine, parse_duration
+
+__all__ = [
+    "Machine",
+    "StateDecl",
+    "Transition",
+    "check_machine",
+    "compile_machine",
+    "decision_problem",
+    "gate_deadline",
+    "load_machine",
+    "parse_duration",
+    "to_mermaid",
+    "write_png",
+]

@@ -1,0 +1,235 @@
+"""Compile a machine declaration into a LangGraph `StateGraph`.
+
+Each step state becomes a node that calls its bound plain function `(state, runtime) -> dict`;
+the function returns its update plus the `event` it raised. The compiler, not the node, picks
+the transition (event + guards), records it in state and in the journal, and a conditional
+edge routes on the resulting `status`. Events without a transition go to the error state.
+Human gates become nodes that `interrupt()` with a payload naming the gate, the material to
+review, the allowed decisions and the deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, get_type_hints
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import RetryPolicy, interrupt
+
+from lockstep.errors import MachineError
+from lockstep.machine.check import check_machine
+from lockstep.machine.spec import Machine
+
+__all__ = ["GateHandler", "Journal", "NodeFn", "compile_machine", "gate_deadline", "now_iso"]
+
+NodeFn = Callable[[Any, Runtime[Any]], Mapping[str, Any] | None]
+ReviewFn = Callable[[Any, Runtime[Any]], Mapping[str, Any]]
+GateHandler = Callable[[Any, Runtime[Any], Mapping[str, Any]], Mapping[str, Any] | None]
+
+
+class Journal(Protocol):
+    """Where the compiler reports transitions outside the checkpoint (the audit log)."""
+
+    def record(self, thread_id: str, kind: str, detail: Mapping[str, Any], actor: str) -> None: ...
+
+
+def _clock(runtime: Runtime[Any]) -> datetime:
+    clock = getattr(runtime.context, "clock", None)
+    return clock() if clock else datetime.now(UTC)
+
+
+def now_iso(runtime: Runtime[Any]) -> str:
+    """The run's current time (the context's injectable clock) as ISO-8601 UTC."""
+    return _clock(runtime).isoformat()
+
+
+def gate_deadline(machine: Machine, gate: str, state: Mapping[str, Any]) -> str | None:
+    """Absolute UTC deadline of a gate: the time the thread entered it plus its timeout.
+
+    Derived from the transition log so re-running the gate node yields the same deadline.
+    """
+    timeout = machine.states[gate].timeout
+    if timeout is None:
+        return None
+    entered = next(
+        (t["at"] for t in reversed(state.get("transitions") or []) if t["to"] == gate), None
+    )
+    if entered is None:
+        return None
+    return (datetime.fromisoformat(entered) + timedelta(seconds=timeout)).isoformat()
+
+
+def _thread_id(runtime: Runtime[Any]) -> str | None:
+    info = runtime.execution_info
+    return info.thread_id if info else None
+
+
+def _advance(
+    machine: Machine,
+    source: str,
+    event: str | None,
+    state: Mapping[str, Any],
+    update: dict[str, Any],
+    runtime: Runtime[Any],
+    actor: str,
+) -> dict[str, Any]:
+    """Pick the transition for `event`, and return the update that records taking it."""
+    counters = {**(state.get("counters") or {}), **(update.get("counters") or {})}
+    values = {**state, **update, **counters}
+    transition = machine.resolve(source, event, values) if event else None
+    if transition is None:
+        target = machine.error_state
+        update["error"] = (
+            f"step {source!r} raised no event"
+            if not event
+            else f"no transition from {source!r} on event {event!r} (guards: {_guards(machine, source, event)})"
+        )
+    else:
+        target = transition.target
+        for name in transition.increment:
+            counters[name] = counters.get(name, 0) + 1
+    entry = {"from": source, "event": event or "", "to": target, "at": now_iso(runtime)}
+    update.update(status=target, event=event, transitions=[entry], counters=counters)
+    journal: Journal | None = getattr(runtime.context, "journal", None)
+    thread_id = _thread_id(runtime)
+    if journal is not None and thread_id:
+        detail = dict(entry)
+        if transition is None:
+            detail["error"] = update["error"]
+        journal.record(thread_id, "transition", detail, actor)
+    return update
+
+
+def _guards(machine: Machine, source: str, event: str) -> str:
+    guards = [t.guard or "always" for t in machine.outgoing(source) if t.event == event]
+    return ", ".join(guards) or "none declared"
+
+
+def _step_node(machine: Machine, name: str, fn: NodeFn) -> Callable[..., dict[str, Any]]:
+    def node(state: dict[str, Any], runtime: Runtime[Any]) -> dict[str, Any]:
+        update = dict(fn(state, runtime) or {})
+        event = update.pop("event", None)
+        return _advance(machine, name, event, state, update, runtime, actor=f"step:{name}")
+
+    node.__name__ = name
+    node.__doc__ = fn.__doc__
+    return node
+
+
+def _gate_node(
+    machine: Machine, name: str, review: ReviewFn | None, handler: GateHandler | None
+) -> Callable[..., dict[str, Any]]:
+    decl = machine.states[name]
+    decisions = machine.decisions(name)
+
+    def node(state: dict[str, Any], runtime: Runtime[Any]) -> dict[str, Any]:
+        # Everything before interrupt() runs again on resume: it only reads.
+        payload: dict[str, Any] = {
+            "gate": name,
+            "workflow": machine.name,
+            "description": decl.description,
+            "decisions": decisions,
+            "comment_required": list(decl.comment_required),
+            "requires": {k: list(v) for k, v in decl.requires.items()},
+            "deadline": gate_deadline(machine, name, state),
+            "review": dict(review(state, runtime)) if review else {},
+        }
+        while True:
+            answer = interrupt(payload)
+            problem = decision_problem(payload, answer)
+            if problem is None:
+                break
+            payload = {**payload, "error": problem}
+        answer = dict(answer)
+        decision = answer["decision"]
+        update = dict(handler(state, runtime, answer) or {}) if handler else {}
+        by = str(answer.get("by") or "unknown")
+        update["decisions"] = [
+            {
+                "gate": name,
+                "decision": decision,
+                "by": by,
+                "comment": answer.get("comment"),
+                "at": now_iso(runtime),
+            }
+        ]
+        journal: Journal | None = getattr(runtime.context, "journal", None)
+        thread_id = _thread_id(runtime)
+        if journal is not None and thread_id:
+            journal.record(thread_id, "decision", update["decisions"][0], by)
+        return _advance(machine, name, decision, state, update, runtime, actor=by)
+
+    node.__name__ = name
+    return node
+
+
+def decision_problem(gate: Mapping[str, Any], answer: Any) -> str | None:
+    """Why `answer` cannot resume `gate` (a pending interrupt payload), or None if it can."""
+    if not isinstance(answer, Mapping) or not answer.get("decision"):
+        return "a gate answer must be a mapping with a 'decision'"
+    decision = answer["decision"]
+    allowed = gate["decisions"]
+    if decision not in allowed:
+        return f"gate {gate['gate']!r} does not allow decision {decision!r} (allowed: {', '.join(allowed)})"
+    if decision in gate.get("comment_required", ()) and not str(answer.get("comment") or "").strip():
+        return f"decision {decision!r} at gate {gate['gate']!r} requires a comment"
+    missing = [f for f in gate.get("requires", {}).get(decision, ()) if not answer.get(f)]
+    if missing:
+        return f"decision {decision!r} at gate {gate['gate']!r} requires {', '.join(missing)}"
+    return None
+
+
+def _route(state: Mapping[str, Any]) -> str:
+    return state["status"]
+
+
+def state_fields(schema: type) -> set[str]:
+    """The keys of a TypedDict state schema, including inherited ones."""
+    return set(get_type_hints(schema, include_extras=True))
+
+
+def compile_machine(
+    machine: Machine,
+    state_schema: type,
+    nodes: Mapping[str, NodeFn],
+    *,
+    reviews: Mapping[str, ReviewFn] | None = None,
+    handlers: Mapping[str, GateHandler] | None = None,
+    context_schema: type | None = None,
+    input_schema: type | None = None,
+    output_schema: type | None = None,
+    retry_policy: RetryPolicy | None = None,
+) -> StateGraph:
+    """Check `machine` statically, bind node functions by state name, and build the graph.
+
+    Returns the uncompiled builder; call `.compile(checkpointer=...)` on it.
+    """
+    problems = check_machine(machine, state_fields(state_schema))
+    steps = [s.name for s in machine.states.values() if s.type == "step"]
+    problems += [f"step state {s!r} has no node function bound" for s in steps if s not in nodes]
+    known = set(machine.states)
+    for label, mapping in (("node", nodes), ("review", reviews or {}), ("handler", handlers or {})):
+        problems += [f"{label} bound to unknown state {s!r}" for s in mapping if s not in known]
+    if problems:
+        raise MachineError(machine.name, problems)
+
+    builder = StateGraph(
+        state_schema, context_schema, input_schema=input_schema, output_schema=output_schema
+    )
+    for decl in machine.states.values():
+        if decl.type == "final":
+            continue
+        if decl.type == "step":
+            action = _step_node(machine, decl.name, nodes[decl.name])
+        else:
+            action = _gate_node(
+                machine, decl.name, (reviews or {}).get(decl.name), (handlers or {}).get(decl.name)
+            )
+        builder.add_node(decl.name, action, retry_policy=retry_policy)
+        targets = {t.target for t in machine.outgoing(decl.name)} | {machine.error_state}
+        path_map = {t: END if machine.states[t].type == "final" else t for t in sorted(targets)}
+        builder.add_conditional_edges(decl.name, _route, path_map)
+    builder.add_edge(START, machine.initial)
+    return builder

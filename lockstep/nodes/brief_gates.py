@@ -1,0 +1,93 @@
+"""The brief's human gates: what each shows a reviewer, and what each decision changes.
+
+Review functions run again when a gate resumes, so they only read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from lockstep.graphs.context import context_of, thread_of
+from lockstep.state.brief import BriefState
+
+__all__ = ["HANDLERS", "REVIEWS"]
+
+
+def _research_summary(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
+    ctx = context_of(runtime)
+    report = ctx.artifacts.json(state["research"]) if state.get("research") else None
+    return {
+        "topic": state.get("topic"),
+        "folders": state.get("sources") or [],
+        "sources_found": len(report["sources"]) if report else 0,
+        "min_sources": ctx.min_sources,
+        "sources": [s["key"] for s in report["sources"]] if report else [],
+        "skipped": report["skipped"] if report else [],
+        "remaining": len(state.get("research_queue") or []),
+        "research": state.get("research"),
+    }
+
+
+def _review_draft(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
+    ctx = context_of(runtime)
+    report = ctx.artifacts.json(state["report"]) if state.get("report") else {"failures": []}
+    return {
+        "topic": state.get("topic"),
+        "draft": state.get("draft"),
+        "report": state.get("report"),
+        "revision_count": (state.get("counters") or {}).get("revision_count", 0),
+        "failures": [f["message"] for f in report["failures"]][:20],
+    }
+
+
+def _after_missing_sources(
+    state: BriefState, runtime: Runtime[Any], answer: dict[str, Any]
+) -> dict[str, Any]:
+    if answer["decision"] == "add_sources":
+        folders = [*(state.get("sources") or []), str(answer["sources"])]
+        return {"sources": folders, "research_queue": None, "outline": None}
+    if answer["decision"] == "proceed":
+        return {"proceed_anyway": True, "outline": None}
+    return {}
+
+
+def _after_timeout(
+    state: BriefState, runtime: Runtime[Any], answer: dict[str, Any]
+) -> dict[str, Any]:
+    if answer["decision"] == "retry":
+        return {"research_started_at": None}
+    if answer["decision"] == "proceed":
+        return {"proceed_anyway": True, "outline": None}
+    return {}
+
+
+def _after_review(
+    state: BriefState, runtime: Runtime[Any], answer: dict[str, Any]
+) -> dict[str, Any]:
+    if answer["decision"] == "approve" and state.get("draft"):
+        ctx = context_of(runtime)
+        draft = state["draft"]
+        assert draft is not None
+        final = ctx.artifacts.put(
+            thread_of(runtime), "final", ctx.artifacts.text(draft), step="human_review",
+            created_by=str(answer.get("by") or "unknown"), format="markdown",
+            inputs=[r for r in (draft, state.get("report")) if r],
+        )  # fmt: skip
+        return {"final": final}
+    if answer["decision"] == "revise":
+        return {"needs_revision": True, "feedback": answer.get("comment")}
+    return {}
+
+
+REVIEWS = {
+    "human_input_needed": _research_summary,
+    "research_timeout": _research_summary,
+    "human_review": _review_draft,
+}
+HANDLERS = {
+    "human_input_needed": _after_missing_sources,
+    "research_timeout": _after_timeout,
+    "human_review": _after_review,
+}

@@ -1,0 +1,177 @@
+"""The `drafting` step: outline first (its own artifact), one section per step, then assemble.
+
+A revision (after a failed verification or a reviewer's `revise`) is a single step that hands
+the draft and the verification report to the reviser. Every model call goes through the
+chat-model factory with the prompts in `lockstep.agents.prompts`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from lockstep.agents.prompts import OUTLINE, REVISE, SECTION, Outline, format_evidence
+from lockstep.graphs.context import RunContext, context_of, thread_of
+from lockstep.research.citations import normalise_ws
+from lockstep.state.brief import BriefState
+
+__all__ = ["assemble", "drafting", "evidence_items"]
+
+MIN_BODY_SECTIONS = 2
+"""An outline with fewer evidence-backed sections (besides the summary) asks for more research."""
+
+_DEFINITION = re.compile(r'^\[\^([A-Za-z0-9_-]+)\]:\s+(.+?)\s+"(.*)"\s*$')
+_MARKER = re.compile(r"\[\^([A-Za-z0-9_-]+)\](?!:)")
+
+
+def evidence_items(ctx: RunContext, state: BriefState) -> list[dict[str, str]]:
+    """The gathered quotes as numbered evidence (E1, E2, ...) in research order."""
+    if not state.get("research"):
+        return []
+    report = ctx.artifacts.json(state["research"])
+    items = []
+    for source in report["sources"]:
+        for quote in source["quotes"]:
+            items.append(
+                {
+                    "id": f"E{len(items) + 1}",
+                    "source": source["key"],
+                    "title": source["title"],
+                    "quote": quote["text"],
+                }
+            )
+    return items
+
+
+def _feedback(state: BriefState) -> str:
+    comment = (state.get("feedback") or "").strip()
+    return f"\nReviewer's comment to address: {comment}\n" if comment else ""
+
+
+def drafting(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
+    """Do the next piece of drafting work and say which event it raised."""
+    ctx = context_of(runtime)
+    if state.get("needs_revision") and state.get("draft"):
+        return _revise(state, ctx, thread_of(runtime))
+    if not state.get("outline"):
+        return _plan(state, ctx, thread_of(runtime))
+    outline = ctx.artifacts.json(state["outline"])
+    done = state.get("sections") or []
+    if len(done) < len(outline["sections"]):
+        return _write_section(state, ctx, thread_of(runtime), outline, len(done))
+    return _assemble(state, ctx, thread_of(runtime), outline)
+
+
+def _plan(state: BriefState, ctx: RunContext, thread: str) -> dict[str, Any]:
+    evidence = evidence_items(ctx, state)
+    messages = OUTLINE.format_messages(topic=state["topic"], evidence=format_evidence(evidence))
+    planned: Outline = ctx.model.with_structured_output(Outline).invoke(messages)  # type: ignore[assignment]
+    known = {e["id"] for e in evidence}
+    sections = []
+    for section in planned.sections:
+        ids = [i for i in dict.fromkeys(section.evidence) if i in known]
+        if ids:
+            sections.append({**section.model_dump(), "evidence": ids})
+    outline = {"title": planned.title or f"Policy brief: {state['topic']}", "sections": sections}
+    ref = ctx.artifacts.put(
+        thread, "outline", outline, step="drafting", inputs=[state["research"]]
+    ) if state.get("research") else ctx.artifacts.put(thread, "outline", outline, step="drafting")  # fmt: skip
+    body = [s for s in sections if s["heading"].lower() != "summary"]
+    if len(body) < MIN_BODY_SECTIONS and not state.get("proceed_anyway"):
+        return {
+            "event": "needs_more_research",
+            "outline": None,
+            "research_queue": None,
+            "extra_queries": [f"{s['heading']} {s['purpose']}" for s in sections]
+            or [f"{state['topic']} evidence data"],
+        }
+    return {"event": "outlined", "outline": ref, "sections": []}
+
+
+def _write_section(
+    state: BriefState, ctx: RunContext, thread: str, outline: dict[str, Any], index: int
+) -> dict[str, Any]:
+    plan = outline["sections"][index]
+    by_id = {e["id"]: e for e in evidence_items(ctx, state)}
+    evidence = [by_id[i] for i in plan["evidence"] if i in by_id]
+    messages = SECTION.format_messages(
+        topic=state["topic"],
+        heading=plan["heading"],
+        purpose=plan["purpose"],
+        evidence=format_evidence(evidence),
+        feedback=_feedback(state),
+    )
+    text = str(ctx.model.invoke(messages).content).strip()
+    ref = ctx.artifacts.put(
+        thread, f"section-{index + 1}", f"## {plan['heading']}\n\n{text}\n",
+        step="drafting", inputs=[state["outline"]], format="markdown",
+    )  # fmt: skip
+    return {"event": "section_written", "sections": [*(state.get("sections") or []), ref]}
+
+
+def assemble(title: str, sections: list[str]) -> str:
+    """Join sections into one brief, renumbering footnotes globally and merging duplicates
+    (same source and quote). Markers without a definition keep a number of their own, so
+    verification reports them rather than losing them."""
+    body_parts: list[str] = []
+    definitions: dict[tuple[str, str], int] = {}
+    lines_out: list[str] = []
+    counter = 0
+    for section in sections:
+        local: dict[str, int] = {}
+        body_lines = []
+        for line in section.strip().splitlines():
+            match = _DEFINITION.match(line.strip())
+            if not match:
+                body_lines.append(line)
+                continue
+            label, source, quote = match.groups()
+            key = (source, normalise_ws(quote))
+            if key not in definitions:
+                counter += 1
+                definitions[key] = counter
+                lines_out.append(f'[^{counter}]: {source} "{quote}"')
+            local[label] = definitions[key]
+
+        def renumber(m: re.Match[str], local: dict[str, int] = local) -> str:
+            nonlocal counter
+            if m.group(1) not in local:
+                counter += 1
+                local[m.group(1)] = counter
+            return f"[^{local[m.group(1)]}]"
+
+        body_parts.append(_MARKER.sub(renumber, "\n".join(body_lines)).strip())
+    text = f"# {title}\n\n" + "\n\n".join(p for p in body_parts if p)
+    return text + "\n\n---\n\n" + "\n".join(lines_out) + "\n"
+
+
+def _assemble(
+    state: BriefState, ctx: RunContext, thread: str, outline: dict[str, Any]
+) -> dict[str, Any]:
+    sections = [ctx.artifacts.text(ref) for ref in state.get("sections") or []]
+    text = assemble(outline["title"], sections)
+    inputs = [state["outline"], *(state.get("sections") or [])]
+    ref = ctx.artifacts.put(
+        thread, "draft", text, step="drafting", inputs=inputs, format="markdown"
+    )
+    return {"event": "draft_complete", "draft": ref, "needs_revision": False}
+
+
+def _revise(state: BriefState, ctx: RunContext, thread: str) -> dict[str, Any]:
+    draft = ctx.artifacts.text(state["draft"])  # type: ignore[arg-type]
+    report = ctx.artifacts.text(state["report"]) if state.get("report") else "{}"
+    messages = REVISE.format_messages(
+        topic=state["topic"],
+        report=report,
+        draft=draft,
+        evidence=format_evidence(evidence_items(ctx, state)),
+        feedback=_feedback(state),
+    )
+    text = str(ctx.model.invoke(messages).content).strip() + "\n"
+    inputs = [r for r in (state.get("draft"), state.get("report")) if r]
+    ref = ctx.artifacts.put(
+        thread, "draft", text, step="drafting", inputs=inputs, format="markdown"
+    )
+    return {"event": "draft_complete", "draft": ref, "needs_revision": False, "feedback": None}

@@ -1,0 +1,127 @@
+"""The `researching` step: rank documents with BM25 and extract quotes with exact spans.
+
+A round is planned once (rank every document against the topic and any extra queries), then
+read in batches of `batch_size`, one step and so one checkpoint per batch. The research report
+(the `sources` artifact) gains a version per batch, so a crash loses at most one batch.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from lockstep.errors import SourcesError
+from lockstep.graphs.context import RunContext, context_of, thread_of
+from lockstep.research.corpus import load_corpus, read_document
+from lockstep.research.quotes import sentences
+from lockstep.research.ranking import rank_documents, rank_quotes
+from lockstep.state.brief import BriefState, QueuedSource
+
+__all__ = ["research", "source_key"]
+
+
+def source_key(index: int, root: str, relpath: str) -> str:
+    """How a source is named in citations: its path inside the first folder, or
+    `<folder name>/<path>` for folders added later (so two folders cannot collide)."""
+    return relpath if index == 0 else f"{Path(root).name}/{relpath}"
+
+
+def _plan(state: BriefState, ctx: RunContext, report: dict[str, Any]) -> list[QueuedSource]:
+    queries = [state["topic"], *(state.get("extra_queries") or [])]
+    gathered = set(state.get("gathered") or [])
+    skipped = {s["key"] for s in report["skipped"]}
+    best: dict[str, QueuedSource] = {}
+    for index, root in enumerate(state.get("sources") or []):
+        try:
+            docs, skips = load_corpus(root)
+        except SourcesError as exc:
+            report["skipped"].append({"key": root, "reason": str(exc)})
+            continue
+        for skip in skips:
+            key = source_key(index, root, skip.path)
+            if key not in skipped:
+                report["skipped"].append({"key": key, "reason": skip.reason})
+        for query in queries:
+            for doc, score in rank_documents(docs, query):
+                key = source_key(index, root, doc.path)
+                if key in gathered or (key in best and best[key]["score"] >= score):
+                    continue
+                best[key] = {"root": root, "path": doc.path, "key": key, "score": float(score)}
+    ranked = sorted(best.values(), key=lambda s: (-s["score"], s["key"]))
+    return ranked[: ctx.max_sources]
+
+
+def research(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
+    """Plan a research round or read its next batch; raise the event that says what's next."""
+    from lockstep.graphs.brief import MACHINE
+
+    ctx = context_of(runtime)
+    thread = thread_of(runtime)
+    now = ctx.clock()
+    report: dict[str, Any] = (
+        ctx.artifacts.json(state["research"])
+        if state.get("research")
+        else {"topic": state["topic"], "rounds": 0, "sources": [], "skipped": []}
+    )
+    queue = state.get("research_queue")
+    started = state.get("research_started_at")
+    update: dict[str, Any] = {}
+    if queue is None:
+        queue = _plan(state, ctx, report)
+        report["rounds"] += 1
+        started = now.isoformat()
+        update["research_started_at"] = started
+    elif started is None:
+        started = now.isoformat()
+        update["research_started_at"] = started
+    else:
+        limit = ctx.research_timeout or MACHINE.states["researching"].timeout or 600.0
+        if (now - datetime.fromisoformat(started)).total_seconds() > limit:
+            return {"event": "timeout", **update}
+
+    batch, rest = queue[: ctx.batch_size], queue[ctx.batch_size :]
+    gathered = list(state.get("gathered") or [])
+    query = " ".join([state["topic"], *(state.get("extra_queries") or [])])
+    for item in batch:
+        try:
+            doc = read_document(item["root"], item["path"])
+        except SourcesError as exc:
+            report["skipped"].append({"key": item["key"], "reason": str(exc)})
+            continue
+        quotes = rank_quotes(sentences(doc), query, k=ctx.quotes_per_source)
+        if not quotes:
+            continue
+        blob = ctx.artifacts.blobs.put(doc.text.encode("utf-8"))
+        report["sources"].append(
+            {
+                "key": item["key"],
+                "root": str(item["root"]),
+                "path": item["path"],
+                "title": doc.title,
+                "sha256": blob,
+                "score": round(item["score"], 4),
+                "quotes": [
+                    {"text": q.text, "start": q.start, "end": q.end, "score": round(float(s), 4)}
+                    for q, s in quotes
+                ],
+            }
+        )
+        gathered.append(item["key"])
+    inputs = [state["request"]] if state.get("request") else []
+    ref = ctx.artifacts.put(thread, "sources", report, step="researching", inputs=inputs)
+    if rest:
+        event = "batch_gathered"
+    elif len(report["sources"]) >= ctx.min_sources:
+        event = "sources_gathered"
+    else:
+        event = "insufficient_sources"
+    return {
+        **update,
+        "event": event,
+        "research": ref,
+        "gathered": gathered,
+        "research_queue": rest,
+    }

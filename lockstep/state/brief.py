@@ -1,0 +1,81 @@
+"""State of the policy-brief workflow: input, full and output schemas.
+
+Large things (sources, outline, sections, drafts, reports) live in the artifact store; state
+keeps their `ArtifactRef`s, so checkpoints stay small however long the brief grows.
+"""
+
+from __future__ import annotations
+
+from typing_extensions import TypedDict
+
+from lockstep.state.machine import ArtifactRef, MachineState
+
+__all__ = ["BriefInput", "BriefOutput", "BriefState", "QueuedSource"]
+
+
+class BriefInput(TypedDict):
+    """What a caller supplies to start a brief."""
+
+    topic: str
+    """The question the brief answers (1 to 300 characters)."""
+    sources: list[str]
+    """Folders of .md, .txt and .html documents to research."""
+
+
+class QueuedSource(TypedDict):
+    """A document ranked for research and waiting for its batch."""
+
+    root: str
+    path: str
+    key: str
+    score: float
+
+
+class BriefState(MachineState, total=False):
+    """Everything a brief thread carries between steps."""
+
+    topic: str
+    """The requested topic, as given."""
+    sources: list[str]
+    """Source folders: the request's, plus any a person added at a gate."""
+    request: ArtifactRef
+    """The validated request."""
+    rejection_reason: str | None
+    """Why the request was rejected, when it was."""
+    research: ArtifactRef | None
+    """The latest sources artifact (the research report: gathered sources, quotes, skips)."""
+    gathered: list[str]
+    """Keys of the sources gathered in this thread; only these may be cited."""
+    research_queue: list[QueuedSource] | None
+    """Documents still to read in this research round; None starts a new round."""
+    research_started_at: str | None
+    """When the current research round started (for the research time limit)."""
+    extra_queries: list[str]
+    """Queries drafting asked research to cover (outline sections with thin evidence)."""
+    proceed_anyway: bool
+    """A person chose to proceed with the evidence at hand."""
+    outline: ArtifactRef | None
+    """The outline artifact; None means drafting plans one first."""
+    sections: list[ArtifactRef]
+    """Sections written so far for the current outline, in order."""
+    draft: ArtifactRef | None
+    """The latest draft."""
+    report: ArtifactRef | None
+    """The latest verification report."""
+    needs_revision: bool
+    """Drafting revises the draft against the report instead of writing afresh."""
+    feedback: str | None
+    """A reviewer's comment for the next revision."""
+    final: ArtifactRef | None
+    """The verified (or approved) final brief."""
+
+
+class BriefOutput(TypedDict, total=False):
+    """What a finished (or paused) run returns."""
+
+    status: str
+    rejection_reason: str | None
+    error: str | None
+    final: ArtifactRef | None
+    draft: ArtifactRef | None
+    report: ArtifactRef | None

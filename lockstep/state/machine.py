@@ -1,0 +1,69 @@
+"""State fields every lockstep workflow carries, so a checkpoint alone says where a thread is."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated
+
+from typing_extensions import TypedDict
+
+__all__ = [
+    "MAX_LOG",
+    "ArtifactRef",
+    "Decision",
+    "MachineState",
+    "TransitionEntry",
+    "append_log",
+    "merge_counters",
+]
+
+MAX_LOG = 500
+"""Transition-log entries kept in state; older ones remain in the audit table."""
+
+TransitionEntry = TypedDict("TransitionEntry", {"from": str, "event": str, "to": str, "at": str})
+"""One taken transition: `from --event--> to` at an ISO-8601 UTC time."""
+
+
+class ArtifactRef(TypedDict):
+    """A pointer into the artifact store; state keeps these, never documents."""
+
+    id: str
+    version: int
+    sha256: str
+
+
+class Decision(TypedDict):
+    """A person's answer at a human gate."""
+
+    gate: str
+    decision: str
+    by: str
+    comment: str | None
+    at: str
+
+
+def append_log(left: list[TransitionEntry] | None, right: list[TransitionEntry] | None) -> list:
+    """Append transitions, keeping the newest MAX_LOG so checkpoints stay bounded."""
+    return ((left or []) + (right or []))[-MAX_LOG:]
+
+
+def merge_counters(left: dict[str, int] | None, right: dict[str, int] | None) -> dict[str, int]:
+    """Counters update key by key; a node sets a counter by returning its new value."""
+    return {**(left or {}), **(right or {})}
+
+
+class MachineState(TypedDict, total=False):
+    """The machine's bookkeeping, shared by every workflow's state schema."""
+
+    status: str
+    """The machine's current state name (set by the compiler after every step)."""
+    event: str | None
+    """The last event a step raised."""
+    transitions: Annotated[list[TransitionEntry], append_log]
+    """Bounded log of taken transitions."""
+    counters: Annotated[dict[str, int], merge_counters]
+    """Guard counters such as `revision_count`, incremented by declared transitions."""
+    decisions: Annotated[list[Decision], operator.add]
+    """Every gate decision: who, when, what, with their comment."""
+    error: str | None
+    """Why the thread went to the error state, when it did."""
