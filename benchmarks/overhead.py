@@ -11,6 +11,7 @@ the audit-journal row.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import tempfile
@@ -48,13 +49,16 @@ def lockstep_graph(path: Path) -> tuple[Any, Any]:
             "name": "noop",
             "initial": names[0],
             "error_state": "failed",
-            "states": {**{n: {} for n in names}, "done": {"type": "final"},
-                       "failed": {"type": "final"}},
+            "states": {
+                **{n: {} for n in names},
+                "done": {"type": "final"},
+                "failed": {"type": "final"},
+            },
             "transitions": [
                 {"from": n, "event": "next", "target": (names[i + 1] if i + 1 < STEPS else "done")}
                 for i, n in enumerate(names)
             ],
-        }  # fmt: skip
+        }
     )
 
     def noop(state: Any, runtime: Any) -> dict[str, str]:
@@ -72,7 +76,7 @@ def langgraph_graph(path: Path) -> Any:
     for n in names:
         builder.add_node(n, lambda state, n=n: {"status": n})
     builder.add_edge(START, names[0])
-    for a, b in zip(names, names[1:], strict=False):
+    for a, b in itertools.pairwise(names):
         builder.add_edge(a, b)
     builder.add_edge(names[-1], END)
     return builder.compile(checkpointer=SqliteSaver(connect_sqlite(path)))

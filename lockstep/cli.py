@@ -41,9 +41,11 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", help="Database URL (default: $LOCKSTEP_DATABASE_URL or "
-                 "sqlite:///.lockstep/lockstep.db)."),
-]  # fmt: skip
+    typer.Option(
+        "--db",
+        help="Database URL (default: $LOCKSTEP_DATABASE_URL or sqlite:///.lockstep/lockstep.db).",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 EXIT_BY_STATUS = {"rejected": 3, "cancelled": 4, "abandoned": 4, "failed": 1}
 
@@ -65,7 +67,9 @@ def _errors(thread_id: str | None = None) -> Iterator[None]:
     except Exception as exc:
         if os.environ.get("LOCKSTEP_DEBUG"):
             raise
-        hint = f"; the thread is saved, retry with: lockstep resume {thread_id}" if thread_id else ""
+        hint = (
+            f"; the thread is saved, retry with: lockstep resume {thread_id}" if thread_id else ""
+        )
         err.print(f"[red]error:[/red] {type(exc).__name__}: {escape(str(exc))}{hint}")
         raise typer.Exit(1) from None
 
@@ -146,9 +150,12 @@ def run_brief(
         err.print(f"thread {thread_id}")
         with _Progress() as progress:
             st = client.run(
-                "brief", topic=topic, sources=[str(s) for s in sources],
-                thread_id=thread_id, on_update=progress,
-            )  # fmt: skip
+                "brief",
+                topic=topic,
+                sources=[str(s) for s in sources],
+                thread_id=thread_id,
+                on_update=progress,
+            )
         _report(st)
         out.print(f"path    {_path(client.transitions(thread_id))}")
     _finish(st)
@@ -169,9 +176,13 @@ def resume(
         extra = {"sources": str(sources)} if sources else {}
         with _Progress() as progress:
             st = client.resume(
-                thread_id, decision, comment=comment, by=by or os.environ.get("USER"),
-                on_update=progress, **extra,
-            )  # fmt: skip
+                thread_id,
+                decision,
+                comment=comment,
+                by=by or os.environ.get("USER"),
+                on_update=progress,
+                **extra,
+            )
         _report(st)
         out.print(f"path    {_path(client.transitions(thread_id))}")
     _finish(st)
@@ -216,16 +227,21 @@ def history(
     table = Table("step", "state", "next", "checkpoint", "created")
     for r in rows:
         table.add_row(
-            str(r["step"]), r["status"] or "-", ",".join(r["next"]) or "-",
-            r["checkpoint_id"], (r["created_at"] or "")[:19],
-        )  # fmt: skip
+            str(r["step"]),
+            r["status"] or "-",
+            ",".join(r["next"]) or "-",
+            r["checkpoint_id"],
+            (r["created_at"] or "")[:19],
+        )
     out.print(table)
 
 
 @app.command()
 def show(
     thread_id: Annotated[str, typer.Argument(metavar="THREAD")],
-    artifact: Annotated[str, typer.Option(help="Artifact name: final, draft, outline, ...")] = "final",
+    artifact: Annotated[
+        str, typer.Option(help="Artifact name: final, draft, outline, ...")
+    ] = "final",
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
@@ -293,7 +309,9 @@ def verify(
         for f in report.failures:
             line = f"line {f.line}: " if f.line else ""
             out.print(f"[red]FAIL[/red] {line}{escape(f.message)}")
-        verdict = "[green]ok[/green]" if report.ok else f"[red]{len(report.failures)} failure(s)[/red]"
+        verdict = (
+            "[green]ok[/green]" if report.ok else f"[red]{len(report.failures)} failure(s)[/red]"
+        )
         out.print(f"{verdict}: {len(report.citations)} citations, {report.paragraphs} paragraphs")
     raise typer.Exit(0 if report.ok else 1)
 

@@ -100,9 +100,12 @@ class Lockstep:
 
     def context(self) -> RunContext:
         return RunContext(
-            db=self.db, artifacts=self.artifacts, model=self._model, clock=self._clock,
+            db=self.db,
+            artifacts=self.artifacts,
+            model=self._model,
+            clock=self._clock,
             **self._settings,
-        )  # fmt: skip
+        )
 
     @staticmethod
     def _config(thread_id: str) -> dict[str, Any]:
@@ -114,7 +117,9 @@ class Lockstep:
             raise ThreadNotFound(thread_id)
         return str(row["workflow"])
 
-    def _drive(self, workflow: str, payload: Any, thread_id: str, on_update: OnUpdate | None) -> None:
+    def _drive(
+        self, workflow: str, payload: Any, thread_id: str, on_update: OnUpdate | None
+    ) -> None:
         graph = self.graph(workflow)
         for chunk in graph.stream(
             payload,
@@ -205,8 +210,10 @@ class Lockstep:
         if snapshot.interrupts:
             pending = snapshot.interrupts[0]
             gate = {**pending.value, "interrupt_id": pending.id}
-        is_final = not snapshot.next and machine.states.get(status) is not None and (
-            machine.states[status].type == "final"
+        is_final = (
+            not snapshot.next
+            and machine.states.get(status) is not None
+            and (machine.states[status].type == "final")
         )
         return ThreadStatus(
             thread_id=thread_id,
@@ -282,5 +289,3 @@ class Lockstep:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-

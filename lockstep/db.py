@@ -227,8 +227,10 @@ class Database:
                         "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
                     )
                 )
-                done = {r[0] if isinstance(r, tuple | sqlite3.Row) else r["version"]
-                        for r in self._conn.execute("SELECT version FROM lockstep_migrations")}  # fmt: skip
+                done = {
+                    r[0] if isinstance(r, tuple | sqlite3.Row) else r["version"]
+                    for r in self._conn.execute("SELECT version FROM lockstep_migrations")
+                }
                 for version, migration in enumerate(MIGRATIONS, start=1):
                     if version in done:
                         continue
@@ -251,9 +253,7 @@ class Database:
                     return
                 for statement in filter(str.strip, script.split(";")):
                     self._conn.execute(statement)
-                self._conn.execute(
-                    "INSERT INTO lockstep_migrations VALUES (?, ?)", (version, now)
-                )
+                self._conn.execute("INSERT INTO lockstep_migrations VALUES (?, ?)", (version, now))
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -269,9 +269,13 @@ class Database:
     # -- threads ---------------------------------------------------------------------------
 
     def register_thread(
-        self, thread_id: str, workflow: str, created_at: str, inputs: Mapping[str, Any],
+        self,
+        thread_id: str,
+        workflow: str,
+        created_at: str,
+        inputs: Mapping[str, Any],
         created_by: str | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.execute(
             "INSERT INTO lockstep_threads (thread_id, workflow, created_at, created_by, input) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (thread_id) DO NOTHING",
@@ -292,7 +296,8 @@ class Database:
         from datetime import UTC, datetime
 
         self.execute(
-            "INSERT INTO lockstep_audit (thread_id, at, kind, actor, detail) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO lockstep_audit (thread_id, at, kind, actor, detail)"
+            " VALUES (?, ?, ?, ?, ?)",
             (thread_id, datetime.now(UTC).isoformat(), kind, actor, json.dumps(dict(detail))),
         )
 

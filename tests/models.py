@@ -27,8 +27,9 @@ class FabricatingModel(OfflineChatModel):
     revisions_fabricated: int = 0
     _revisions: int = PrivateAttr(default=0)
 
-    def _generate(self, messages: list[Any], stop: Any = None, run_manager: Any = None,
-                  **kwargs: Any) -> ChatResult:  # fmt: skip
+    def _generate(
+        self, messages: list[Any], stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
         result = super()._generate(messages, stop, run_manager, **kwargs)
         prompt = "\n".join(str(m.content) for m in messages)
         task = re.search(r"^Task: (\w+)", prompt, re.M)
@@ -39,8 +40,9 @@ class FabricatingModel(OfflineChatModel):
                 return result
         if name in ("section", "revise"):
             message = result.generations[0].message
-            text = _DEFINITION.sub(lambda m: m.group(1) + _alter(m.group(2)) + m.group(3),
-                                   str(message.content))  # fmt: skip
+            text = _DEFINITION.sub(
+                lambda m: m.group(1) + _alter(m.group(2)) + m.group(3), str(message.content)
+            )
             result.generations[0].message = AIMessage(
                 content=text, usage_metadata=message.usage_metadata
             )

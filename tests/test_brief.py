@@ -50,17 +50,26 @@ def test_brief_completes_with_verified_citations(db_url: str, corpus: Path) -> N
         outline = client.artifacts.json(client.artifacts.latest(st.thread_id, "outline"))
         sections = [p for p in path if p[1] == "section_written"]
         assert len(sections) == len(outline["sections"]) >= 3
-        meta, content = client.artifact(st.thread_id, "final")
+        _, content = client.artifact(st.thread_id, "final")
         text = content.decode()
         result = verify(text, _corpus_texts(corpus), {s["key"] for s in report["sources"]})
         assert result.ok, result.failures
         assert len(result.citations) >= 8 and result.paragraphs >= 5
         names = {a.name for a in client.artifacts_of(st.thread_id)}
-        assert {"request", "sources", "outline", "section-1", "draft", "verification", "final"} <= names
+        assert {
+            "request",
+            "sources",
+            "outline",
+            "section-1",
+            "draft",
+            "verification",
+            "final",
+        } <= names
         final = client.artifacts.latest(st.thread_id, "final")
-        assert final is not None and final.inputs[0]["id"] == client.artifacts.latest(
-            st.thread_id, "draft"
-        ).id
+        assert (
+            final is not None
+            and final.inputs[0]["id"] == client.artifacts.latest(st.thread_id, "draft").id
+        )
 
 
 @pytest.mark.parametrize(
@@ -118,7 +127,9 @@ def test_insufficient_sources_gate_then_add_sources(
         assert verify(final, texts).ok
 
 
-@pytest.mark.parametrize(("decision", "status"), [("proceed", "completed"), ("cancel", "cancelled")])
+@pytest.mark.parametrize(
+    ("decision", "status"), [("proceed", "completed"), ("cancel", "cancelled")]
+)
 def test_insufficient_sources_proceed_or_cancel(
     db_url: str, corpus: Path, tmp_path: Path, decision: str, status: str
 ) -> None:
@@ -133,8 +144,10 @@ def test_insufficient_sources_proceed_or_cancel(
             client.resume(thread, "proceed")
 
 
-@pytest.mark.parametrize(("decision", "status"), [("retry", "completed"), ("proceed", "completed"),
-                                                  ("cancel", "cancelled")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("decision", "status"),
+    [("retry", "completed"), ("proceed", "completed"), ("cancel", "cancelled")],
+)
 def test_research_timeout_keeps_sources_and_asks(
     db_url: str, corpus: Path, decision: str, status: str
 ) -> None:

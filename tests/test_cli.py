@@ -20,14 +20,19 @@ TOPIC = "Should Calder Bay cap and register short-term rentals?"
 pytestmark = pytest.mark.slow
 
 
-def cli(*args: str, db: str | None = None, env: dict[str, str] | None = None,
-        check: int | None = 0) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def cli(
+    *args: str, db: str | None = None, env: dict[str, str] | None = None, check: int | None = 0
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
     extra = ["--db", db] if db else []
     proc = subprocess.run(
         [sys.executable, "-m", "lockstep", *args, *extra],
-        capture_output=True, text=True, env=full_env, cwd=ROOT, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert "Traceback" not in proc.stderr, proc.stderr
     if check is not None:
         assert proc.returncode == check, (proc.stdout, proc.stderr)
@@ -40,7 +45,9 @@ def db(tmp_path: Path) -> str:
 
 
 def test_run_status_history_show_verify(db: str, tmp_path: Path) -> None:
-    run = cli("run", "brief", "--topic", TOPIC, "--sources", str(CORPUS), "--thread-id", "t1", db=db)
+    run = cli(
+        "run", "brief", "--topic", TOPIC, "--sources", str(CORPUS), "--thread-id", "t1", db=db
+    )
     assert "thread  t1" in run.stdout and "status  completed" in run.stdout
     assert "path    requested → researching ×" in run.stdout
 
@@ -99,8 +106,9 @@ def test_gate_resumed_from_a_new_process(db: str, tmp_path: Path) -> None:
     assert "does not allow decision 'approve'" in bad.stderr
     after = json.loads(cli("status", "g1", "--json", db=db).stdout)
     assert after["checkpoint_id"] == before["checkpoint_id"]
-    done = cli("resume", "g1", "--decision", "add_sources", "--sources", str(CORPUS),
-               "--by", "ana", db=db)  # fmt: skip
+    done = cli(
+        "resume", "g1", "--decision", "add_sources", "--sources", str(CORPUS), "--by", "ana", db=db
+    )
     assert "status  completed" in done.stdout
     again = cli("resume", "g1", db=db, check=1)
     assert "is completed; there is nothing to resume" in again.stderr
@@ -110,10 +118,26 @@ def test_kill_9_during_drafting_then_resume(db: str, tmp_path: Path) -> None:
     """A crash mid-drafting loses nothing: resume re-runs the interrupted step only."""
     env = {**os.environ, "LOCKSTEP_OFFLINE_DELAY": "0.4", "NO_COLOR": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lockstep", "run", "brief", "--topic", TOPIC,
-         "--sources", str(CORPUS), "--thread-id", "k1", "--db", db],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "lockstep",
+            "run",
+            "brief",
+            "--topic",
+            TOPIC,
+            "--sources",
+            str(CORPUS),
+            "--thread-id",
+            "k1",
+            "--db",
+            db,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 120
     with Lockstep(db) as watcher:
         while time.monotonic() < deadline:
@@ -129,7 +153,8 @@ def test_kill_9_during_drafting_then_resume(db: str, tmp_path: Path) -> None:
         proc.wait()
         assert proc.returncode == -signal.SIGKILL
         crashed = watcher.status("k1")
-        assert crashed.status == "drafting" and crashed.interrupted
+        assert crashed.status == "drafting", crashed
+        assert crashed.interrupted, crashed
         research_before = [r for r in watcher.audit("k1") if r["detail"]["from"] == "researching"]
         sources_versions = watcher.artifacts.latest("k1", "sources").version
 

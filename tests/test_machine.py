@@ -132,14 +132,23 @@ def test_good_machine_has_no_problems() -> None:
         (("error_state: failed", "error_state: b"), "error_state 'b' must be type: final"),
         (("comment_required: [reject]", "comment_required: [maybe]"), "unknown decision 'maybe'"),
         (("guard: tries < 2", "guard: tries <"), "not a valid expression"),
-        (("  - {from: b, event: ok, target: done}\n",
-          "  - {from: b, event: ok, target: done}\n  - {from: b, event: ok, target: a}\n"),
-         "can never be taken"),
-        (("  - {from: gate, event: approve, target: done}\n",
-          "  - {from: gate, event: approve, target: done}\n  - {from: done, event: x, target: a}\n"),
-         "final state 'done' has an outgoing transition"),
+        (
+            (
+                "  - {from: b, event: ok, target: done}\n",
+                "  - {from: b, event: ok, target: done}\n  - {from: b, event: ok, target: a}\n",
+            ),
+            "can never be taken",
+        ),
+        (
+            (
+                "  - {from: gate, event: approve, target: done}\n",
+                "  - {from: gate, event: approve, target: done}\n"
+                "  - {from: done, event: x, target: a}\n",
+            ),
+            "final state 'done' has an outgoing transition",
+        ),
     ],
-)  # fmt: skip
+)
 def test_static_checks_catch_broken_declarations(change: tuple[str, str], expected: str) -> None:
     old, new = change
     assert old in GOOD
@@ -169,7 +178,7 @@ def test_compile_refuses_unbound_steps_and_bad_machines() -> None:
 
 
 def test_malformed_yaml_names_the_line() -> None:
-    with pytest.raises(ConfigError, match=r"<machine>:3: invalid YAML"):
+    with pytest.raises(ConfigError, match=r"<machine>:4: invalid YAML: .*started on line 3\)"):
         load_machine("name: x\nstates:\n  a: [unclosed\n  b: {}\n")
 
 

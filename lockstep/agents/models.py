@@ -32,8 +32,10 @@ def get_chat_model(spec: str | BaseChatModel | None = None) -> BaseChatModel:
     provider, _, name = spec.partition(":")
     if provider == "openai" and name:
         if not os.environ.get("OPENAI_API_KEY"):
-            raise ConfigError(f"model {spec!r} needs OPENAI_API_KEY set (and OPENAI_BASE_URL "
-                              "for a non-OpenAI server)")  # fmt: skip
+            raise ConfigError(
+                f"model {spec!r} needs OPENAI_API_KEY set (and OPENAI_BASE_URL "
+                "for a non-OpenAI server)"
+            )
         from langchain_openai import ChatOpenAI
 
         timeout = float(os.environ.get("LOCKSTEP_LLM_TIMEOUT", DEFAULT_TIMEOUT_S))

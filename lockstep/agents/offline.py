@@ -33,30 +33,89 @@ _MARKER = re.compile(r"\[\^([A-Za-z0-9_-]+)\](?!:)")
 
 # What a decision-maker needs from a policy brief, as search terms over the evidence.
 _INTENTS: tuple[tuple[str, str, str], ...] = (
-    ("Background and scale", "How large the issue is and how it has changed.",
-     "number total share percent growth increase since year current active count"),
-    ("What the evidence shows", "What studies and data find about the effects.",
-     "effect impact found study data analysis associated estimate rent prices"),
-    ("Costs, revenue and the economy", "Who gains and pays, and how much.",
-     "revenue tax cost budget spending jobs income businesses economic million"),
-    ("Risks and community concerns", "What residents and safety officials report.",
-     "complaints safety risk concern residents noise survey oppose support fire"),
-    ("Implementation and enforcement", "What it takes to make a rule work.",
-     "enforcement compliance registration data platform administration legal fines staff"),
-    ("Options and recommendations", "The choices before decision-makers and their trade-offs.",
-     "recommend option should adopt propose require cap measure council package"),
-)  # fmt: skip
+    (
+        "Background and scale",
+        "How large the issue is and how it has changed.",
+        "number total share percent growth increase since year current active count",
+    ),
+    (
+        "What the evidence shows",
+        "What studies and data find about the effects.",
+        "effect impact found study data analysis associated estimate rent prices",
+    ),
+    (
+        "Costs, revenue and the economy",
+        "Who gains and pays, and how much.",
+        "revenue tax cost budget spending jobs income businesses economic million",
+    ),
+    (
+        "Risks and community concerns",
+        "What residents and safety officials report.",
+        "complaints safety risk concern residents noise survey oppose support fire",
+    ),
+    (
+        "Implementation and enforcement",
+        "What it takes to make a rule work.",
+        "enforcement compliance registration data platform administration legal fines staff",
+    ),
+    (
+        "Options and recommendations",
+        "The choices before decision-makers and their trade-offs.",
+        "recommend option should adopt propose require cap measure council package",
+    ),
+)
 _LOWER_FIRST = {
-    "the", "a", "an", "this", "these", "those", "in", "on", "for", "most", "many", "some",
-    "only", "about", "over", "under", "nearly", "roughly", "almost", "at", "by", "with", "of",
-    "there", "when", "while", "if", "since", "after", "before", "during", "each", "every",
-    "all", "both", "among", "across", "more", "fewer", "less", "without", "where", "because",
-}  # fmt: skip
+    "the",
+    "a",
+    "an",
+    "this",
+    "these",
+    "those",
+    "in",
+    "on",
+    "for",
+    "most",
+    "many",
+    "some",
+    "only",
+    "about",
+    "over",
+    "under",
+    "nearly",
+    "roughly",
+    "almost",
+    "at",
+    "by",
+    "with",
+    "of",
+    "there",
+    "when",
+    "while",
+    "if",
+    "since",
+    "after",
+    "before",
+    "during",
+    "each",
+    "every",
+    "all",
+    "both",
+    "among",
+    "across",
+    "more",
+    "fewer",
+    "less",
+    "without",
+    "where",
+    "because",
+}
 _LEADS = ("{title} reports that {q}", "According to {title}, {q}", "{title} notes that {q}")
 
 
 def _tag(text: str, name: str) -> str:
-    match = re.search(rf"<{name}>\n?(.*?)\n?</{name}>", text, re.S)
+    """The material between `<name>` and `</name>` on lines of their own (the system prompt
+    mentions the tags inline, so a tag must be followed by a newline to open a block)."""
+    match = re.search(rf"<{name}>\n(.*?)\n?</{name}>", text, re.S)
     return match.group(1) if match else ""
 
 
@@ -168,8 +227,11 @@ class OfflineChatModel(BaseChatModel):
         summary = pick(topic, 3)
         if summary:
             sections.append(
-                {"heading": "Summary", "purpose": "The most important findings in brief.",
-                 "evidence": [evidence[i]["id"] for i in summary]}  # fmt: skip
+                {
+                    "heading": "Summary",
+                    "purpose": "The most important findings in brief.",
+                    "evidence": [evidence[i]["id"] for i in summary],
+                }
             )
         for heading, purpose, terms in _INTENTS:
             chosen = pick(f"{terms} {topic}", 4)
@@ -230,9 +292,8 @@ class OfflineChatModel(BaseChatModel):
                     continue
             drop.add(label)
         kept = [
-            line for line in lines
-            if not ((m := _DEFINITION.match(line)) and m.group(1) in drop)
-        ]  # fmt: skip
+            line for line in lines if not ((m := _DEFINITION.match(line)) and m.group(1) in drop)
+        ]
         return _drop_sentences("\n".join(kept), drop) + "\n"
 
 
@@ -251,8 +312,13 @@ def _drop_sentences(markdown: str, labels: set[str]) -> str:
     out = []
     for block in blocks:
         stripped = block.strip()
-        body = stripped and not stripped.startswith("#") and not _DEFINITION.match(stripped)
-        if not body:
+        structural = (
+            not stripped
+            or stripped.startswith("#")
+            or re.fullmatch(r"-{3,}", stripped)
+            or all(_DEFINITION.match(line.strip()) for line in stripped.splitlines())
+        )
+        if structural:
             out.append(block)
             continue
         sentences = re.split(r"(?<=[.!?\]])\s+(?=[A-Z*\"'])", stripped)

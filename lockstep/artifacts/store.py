@@ -90,12 +90,20 @@ class Artifact:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "version": self.version, "thread_id": self.thread_id,
-            "name": self.name, "step": self.step, "created_at": self.created_at,
-            "created_by": self.created_by, "format": self.format, "size": self.size,
-            "sha256": self.sha256, "status": self.status,
-            "parent_version": self.parent_version, "inputs": self.inputs,
-        }  # fmt: skip
+            "id": self.id,
+            "version": self.version,
+            "thread_id": self.thread_id,
+            "name": self.name,
+            "step": self.step,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+            "format": self.format,
+            "size": self.size,
+            "sha256": self.sha256,
+            "status": self.status,
+            "parent_version": self.parent_version,
+            "inputs": self.inputs,
+        }
 
 
 def _encode(content: str | bytes | Any, fmt: str | None) -> tuple[bytes, str]:
@@ -139,11 +147,21 @@ class ArtifactStore:
             "created_by, parent_version, inputs, format, size, sha256, status) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                artifact_id, version, thread_id, name, step, datetime.now(UTC).isoformat(),
-                created_by or f"step:{step}", latest.version if latest else None,
-                json.dumps([dict(r) for r in inputs]), fmt, len(data), sha, status,
+                artifact_id,
+                version,
+                thread_id,
+                name,
+                step,
+                datetime.now(UTC).isoformat(),
+                created_by or f"step:{step}",
+                latest.version if latest else None,
+                json.dumps([dict(r) for r in inputs]),
+                fmt,
+                len(data),
+                sha,
+                status,
             ),
-        )  # fmt: skip
+        )
         return {"id": artifact_id, "version": version, "sha256": sha}
 
     def _rows(self, where: str, params: Sequence[Any]) -> list[Artifact]:

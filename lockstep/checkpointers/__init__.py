@@ -19,7 +19,7 @@ __all__ = ["close_checkpointer", "open_async_checkpointer", "open_checkpointer"]
 
 
 def open_checkpointer(url: str | None = None) -> BaseCheckpointSaver[Any]:
-    """A ready (set-up) sync saver: SqliteSaver or PostgresSaver. Close with `close_checkpointer`."""
+    """A set-up sync saver, SqliteSaver or PostgresSaver; close with `close_checkpointer`."""
     location = parse_url(resolve_url(url))
     if location.dialect == "sqlite":
         import sqlite3
@@ -48,7 +48,9 @@ def close_checkpointer(saver: BaseCheckpointSaver[Any]) -> None:
 
 
 @asynccontextmanager
-async def open_async_checkpointer(url: str | None = None) -> AsyncIterator[BaseCheckpointSaver[Any]]:
+async def open_async_checkpointer(
+    url: str | None = None,
+) -> AsyncIterator[BaseCheckpointSaver[Any]]:
     """An async saver for the lifetime of the block (AsyncSqliteSaver or AsyncPostgresSaver)."""
     location = parse_url(resolve_url(url))
     if location.dialect == "sqlite":

@@ -83,7 +83,9 @@ def check_machine(machine: Machine, fields: Collection[str] | None = None) -> li
     reachable = _reachable(machine)
     for s in states:
         if s not in reachable:
-            problems.append(f"{loc(states[s].line)}: state {s!r} is unreachable from {machine.initial!r}")
+            problems.append(
+                f"{loc(states[s].line)}: state {s!r} is unreachable from {machine.initial!r}"
+            )
 
     problems.extend(f"{where}: {p}" for p in _unbounded_loops(machine))
     return problems

@@ -84,7 +84,8 @@ def _advance(
         update["error"] = (
             f"step {source!r} raised no event"
             if not event
-            else f"no transition from {source!r} on event {event!r} (guards: {_guards(machine, source, event)})"
+            else f"no transition from {source!r} on event {event!r}"
+            f" (guards: {_guards(machine, source, event)})"
         )
     else:
         target = transition.target
@@ -172,8 +173,14 @@ def decision_problem(gate: Mapping[str, Any], answer: Any) -> str | None:
     decision = answer["decision"]
     allowed = gate["decisions"]
     if decision not in allowed:
-        return f"gate {gate['gate']!r} does not allow decision {decision!r} (allowed: {', '.join(allowed)})"
-    if decision in gate.get("comment_required", ()) and not str(answer.get("comment") or "").strip():
+        return (
+            f"gate {gate['gate']!r} does not allow decision {decision!r}"
+            f" (allowed: {', '.join(allowed)})"
+        )
+    if (
+        decision in gate.get("comment_required", ())
+        and not str(answer.get("comment") or "").strip()
+    ):
         return f"decision {decision!r} at gate {gate['gate']!r} requires a comment"
     missing = [f for f in gate.get("requires", {}).get(decision, ()) if not answer.get(f)]
     if missing:

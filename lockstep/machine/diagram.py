@@ -23,7 +23,7 @@ def to_mermaid(machine: Machine, *, highlight: str | None = None) -> str:
     lines = ["stateDiagram-v2", f"    [*] --> {machine.initial}"]
     for s in machine.states.values():
         if s.type == "human_gate":
-            lines.append(f"    state \"{s.name} (human gate)\" as {s.name}")
+            lines.append(f'    state "{s.name} (human gate)" as {s.name}')
     for t in machine.transitions:
         label = _label(t.event, t.guard).replace(":", " ")
         lines.append(f"    {t.source} --> {t.target}: {label}")

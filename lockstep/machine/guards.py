@@ -25,9 +25,20 @@ _COMPARE = {
     ast.NotIn: lambda a, b: a not in b,
 }
 _ALLOWED = (
-    ast.Expression, ast.Compare, ast.BoolOp, ast.UnaryOp, ast.Name, ast.Constant, ast.Load,
-    ast.And, ast.Or, ast.Not, ast.Tuple, ast.List, *_COMPARE,
-)  # fmt: skip
+    ast.Expression,
+    ast.Compare,
+    ast.BoolOp,
+    ast.UnaryOp,
+    ast.Name,
+    ast.Constant,
+    ast.Load,
+    ast.And,
+    ast.Or,
+    ast.Not,
+    ast.Tuple,
+    ast.List,
+    *_COMPARE,
+)
 
 
 @lru_cache(maxsize=256)

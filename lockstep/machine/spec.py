@@ -123,7 +123,10 @@ def load_yaml(text: str, source: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}" if mark else source
-        raise ConfigError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
+        started = ""
+        if exc.context and exc.context_mark and exc.context_mark is not mark:
+            started = f" ({exc.context} started on line {exc.context_mark.line + 1})"
+        raise ConfigError(f"{where}: invalid YAML: {exc.problem or exc.context}{started}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: invalid YAML: {exc}") from None
 
@@ -135,9 +138,7 @@ def load_machine(source: str | Path | Mapping[str, Any], *, name: str | None = N
         data: Any = source
     else:
         text = str(source)
-        if isinstance(source, Path) or (
-            "\n" not in text and text.endswith((".yaml", ".yml"))
-        ):
+        if isinstance(source, Path) or ("\n" not in text and text.endswith((".yaml", ".yml"))):
             path = str(source)
             try:
                 text = Path(source).read_text(encoding="utf-8")

@@ -71,10 +71,14 @@ def _after_review(
         draft = state["draft"]
         assert draft is not None
         final = ctx.artifacts.put(
-            thread_of(runtime), "final", ctx.artifacts.text(draft), step="human_review",
-            created_by=str(answer.get("by") or "unknown"), format="markdown",
+            thread_of(runtime),
+            "final",
+            ctx.artifacts.text(draft),
+            step="human_review",
+            created_by=str(answer.get("by") or "unknown"),
+            format="markdown",
             inputs=[r for r in (draft, state.get("report")) if r],
-        )  # fmt: skip
+        )
         return {"final": final}
     if answer["decision"] == "revise":
         return {"needs_revision": True, "feedback": answer.get("comment")}

@@ -75,9 +75,11 @@ def _plan(state: BriefState, ctx: RunContext, thread: str) -> dict[str, Any]:
         if ids:
             sections.append({**section.model_dump(), "evidence": ids})
     outline = {"title": planned.title or f"Policy brief: {state['topic']}", "sections": sections}
-    ref = ctx.artifacts.put(
-        thread, "outline", outline, step="drafting", inputs=[state["research"]]
-    ) if state.get("research") else ctx.artifacts.put(thread, "outline", outline, step="drafting")  # fmt: skip
+    ref = (
+        ctx.artifacts.put(thread, "outline", outline, step="drafting", inputs=[state["research"]])
+        if state.get("research")
+        else ctx.artifacts.put(thread, "outline", outline, step="drafting")
+    )
     body = [s for s in sections if s["heading"].lower() != "summary"]
     if len(body) < MIN_BODY_SECTIONS and not state.get("proceed_anyway"):
         return {
@@ -105,9 +107,13 @@ def _write_section(
     )
     text = str(ctx.model.invoke(messages).content).strip()
     ref = ctx.artifacts.put(
-        thread, f"section-{index + 1}", f"## {plan['heading']}\n\n{text}\n",
-        step="drafting", inputs=[state["outline"]], format="markdown",
-    )  # fmt: skip
+        thread,
+        f"section-{index + 1}",
+        f"## {plan['heading']}\n\n{text}\n",
+        step="drafting",
+        inputs=[state["outline"]],
+        format="markdown",
+    )
     return {"event": "section_written", "sections": [*(state.get("sections") or []), ref]}
 
 

@@ -51,17 +51,29 @@ def verifying(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
     if result.ok and result.paragraphs == 0:
         payload["ok"] = False
         payload["failures"].append(
-            {"kind": "uncited_paragraph", "message": "the draft has no body paragraphs",
-             "label": None, "line": None}  # fmt: skip
+            {
+                "kind": "uncited_paragraph",
+                "message": "the draft has no body paragraphs",
+                "label": None,
+                "line": None,
+            }
         )
     report = ctx.artifacts.put(
-        thread, "verification", json.dumps(payload, indent=2), step="verifying",
-        inputs=[draft_ref], format="json",
-    )  # fmt: skip
+        thread,
+        "verification",
+        json.dumps(payload, indent=2),
+        step="verifying",
+        inputs=[draft_ref],
+        format="json",
+    )
     if payload["ok"]:
         final = ctx.artifacts.put(
-            thread, "final", draft, step="verifying", inputs=[draft_ref, report],
+            thread,
+            "final",
+            draft,
+            step="verifying",
+            inputs=[draft_ref, report],
             format="markdown",
-        )  # fmt: skip
+        )
         return {"event": "passed", "report": report, "final": final}
     return {"event": "citations_failed", "report": report, "needs_revision": True}

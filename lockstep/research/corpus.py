@@ -1,0 +1,211 @@
+"""A sources folder read as documents: markdown, plain text and HTML, strictly UTF-8.
+
+Each document keeps its exact text (newlines normalised, BOM removed) so quote spans and
+citation checks refer to the same characters the research step read. Files that cannot be
+read are reported as `Skipped` with a reason, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+from lockstep.errors import SourcesError
+
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "Document",
+    "Skipped",
+    "html_to_text",
+    "load_corpus",
+    "read_document",
+]
+
+SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm")
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source document: `path` is relative to its folder, with forward slashes."""
+
+    path: str
+    title: str
+    text: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file in a sources folder that was not read, and why."""
+
+    path: str
+    reason: str
+
+
+_BLOCK = {
+    "p",
+    "div",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "main",
+    "aside",
+    "nav",
+    "br",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "li",
+    "ul",
+    "ol",
+    "table",
+    "tr",
+    "blockquote",
+    "pre",
+    "hr",
+    "dl",
+    "dt",
+    "dd",
+    "figure",
+    "figcaption",
+}
+_DROP = {"script", "style", "head", "template", "noscript"}
+
+
+class _TextParser(HTMLParser):
+    """Visible text of an HTML page, with block elements as paragraph breaks.
+
+    The standard library's parser is enough here: sources are read for their prose, and a
+    full DOM library would add a dependency without adding anything the checks need."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title = ""
+        self.h1 = ""
+        self._drop = 0
+        self._in: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _DROP:
+            self._drop += 1
+        if tag in _BLOCK:
+            self.parts.append("\n\n")
+        if re.fullmatch(r"h[1-6]", tag) and not self._drop:
+            self.parts.append("#" * int(tag[1]) + " ")  # headings stay headings, as in markdown
+        self._in.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _DROP and self._drop:
+            self._drop -= 1
+        if tag in _BLOCK:
+            self.parts.append("\n\n")
+        if tag in self._in:
+            while self._in and self._in.pop() != tag:
+                pass
+
+    def handle_data(self, data: str) -> None:
+        if "title" in self._in:
+            self.title += data
+        if self._drop:
+            return
+        if "h1" in self._in:
+            self.h1 += data
+        self.parts.append(data)
+
+
+def html_to_text(html: str) -> tuple[str, str]:
+    """(title, text) of an HTML document; title from `<title>`, else the first `<h1>`."""
+    parser = _TextParser()
+    parser.feed(html)
+    parser.close()
+    raw = "".join(parser.parts)
+    paragraphs = [" ".join(block.split()) for block in re.split(r"\n\s*\n", raw)]
+    text = "\n\n".join(p for p in paragraphs if p)
+    title = " ".join(parser.title.split()) or " ".join(parser.h1.split())
+    return title, text
+
+
+def _title(path: Path, text: str) -> str:
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if path.suffix.lower() in (".md", ".markdown"):
+            if stripped.startswith("# "):
+                return stripped[2:].strip()
+            continue
+        return stripped
+    return path.stem.replace("-", " ").replace("_", " ")
+
+
+def _read(root: Path, file: Path) -> Document:
+    """Read one file; raises `SourcesError` naming the file and the problem."""
+    rel = file.relative_to(root).as_posix()
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise SourcesError(f"cannot read {rel}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SourcesError(f"{rel} is not UTF-8 text (byte {exc.start})") from None
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    if file.suffix.lower() in (".html", ".htm"):
+        title, text = html_to_text(text)
+        title = title or _title(file.with_suffix(".txt"), text)
+    else:
+        title = _title(file, text)
+    if not text.strip():
+        raise SourcesError(f"{rel} is empty")
+    return Document(rel, title, text, hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
+def _folder(root: str | Path) -> Path:
+    path = Path(root)
+    if not path.exists():
+        raise SourcesError(f"sources folder '{root}' does not exist")
+    if not path.is_dir():
+        raise SourcesError(f"sources folder '{root}' is not a folder")
+    return path
+
+
+def load_corpus(root: str | Path) -> tuple[list[Document], list[Skipped]]:
+    """Every readable document under `root` (recursive, sorted, hidden entries ignored), and
+    the files that were skipped with their reasons. Raises `SourcesError` when the folder is
+    missing or holds no readable document."""
+    path = _folder(root)
+    docs: list[Document] = []
+    skipped: list[Skipped] = []
+    for file in sorted(path.rglob("*")):
+        rel = file.relative_to(path)
+        if any(part.startswith(".") for part in rel.parts) or not file.is_file():
+            continue
+        if file.suffix.lower() not in SUPPORTED_SUFFIXES:
+            skipped.append(Skipped(rel.as_posix(), f"unsupported file type '{file.suffix}'"))
+            continue
+        try:
+            docs.append(_read(path, file))
+        except SourcesError as exc:
+            skipped.append(Skipped(rel.as_posix(), str(exc)))
+    if not docs:
+        raise SourcesError(f"sources folder '{root}' holds no readable .md, .txt or .html document")
+    return docs, skipped
+
+
+def read_document(root: str | Path, relpath: str) -> Document:
+    """One document of a sources folder by its relative path (no escaping the folder)."""
+    base = _folder(root).resolve()
+    file = (base / relpath).resolve()
+    if not file.is_relative_to(base):
+        raise SourcesError(f"'{relpath}' is outside sources folder '{root}'")
+    if not file.is_file():
+        raise SourcesError(f"{relpath} no longer exists in '{root}'")
+    return _read(base, file)
