@@ -183,3 +183,56 @@ def test_diagram(tmp_path: Path) -> None:
     assert "citations_failed [revision_count < 3]" in proc.stdout
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert "unknown workflow 'nope'" in cli("diagram", "nope", check=1).stderr
+
+
+def test_review_gate_resumed_from_a_new_process(db: str) -> None:
+    from tests.models import FabricatingModel
+
+    with Lockstep(db, model=FabricatingModel(revisions_fabricated=99)) as client:
+        st = client.run("brief", topic=TOPIC, sources=[str(CORPUS)], thread_id="r1")
+        assert st.status == "human_review"
+    status = json.loads(cli("status", "r1", "--json", db=db).stdout)
+    assert status["gate"]["gate"] == "human_review"
+    assert set(status["gate"]["decisions"]) == {"approve", "revise", "abandon"}
+    bad = cli("resume", "r1", "--decision", "revise", db=db, check=1)
+    assert "requires a comment" in bad.stderr
+    done = cli("resume", "r1", "--decision", "approve", "--by", "carla", db=db)
+    assert "status  completed" in done.stdout
+    with Lockstep(db) as after:
+        assert after.values("r1")["decisions"][-1]["by"] == "carla"
+
+
+def test_two_processes_share_one_sqlite_file(db: str) -> None:
+    """Concurrent writers on one file wait on the busy timeout instead of failing."""
+    env = {**os.environ, "NO_COLOR": "1"}
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lockstep",
+                "run",
+                "brief",
+                "--topic",
+                TOPIC,
+                "--sources",
+                str(CORPUS),
+                "--thread-id",
+                f"p{i}",
+                "--db",
+                db,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(3)
+    ]
+    for proc in procs:
+        out, errs = proc.communicate(timeout=300)
+        assert proc.returncode == 0, errs
+        assert "locked" not in errs and "status  completed" in out
+    with Lockstep(db) as client:
+        assert {t["thread_id"] for t in client.threads()} == {"p0", "p1", "p2"}

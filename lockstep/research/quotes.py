@@ -1,8 +1,9 @@
 """Candidate quotes: the sentences of a document, each with its exact character span.
 
 A quote's `start:end` indexes the document text the research step read, so a citation can
-always be traced back to the characters it came from. Headings, `Source:` lines and very
-short or very long sentences are not quotable: they make poor evidence.
+always be traced back to the characters it came from. Headings, `Source:` lines, text that
+does not end as a sentence, and very short or very long sentences are not quotable: they make
+poor evidence.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ __all__ = ["Quote", "normalise_ws", "sentences"]
 
 _BULLET = re.compile(r"[ \t]*(?:[-*+]|\d+[.)])[ \t]+")
 _BOUNDARY = re.compile(r"(?<=[.!?])([\"')\]]*)\s+(?=[A-Z0-9])")
+_ENDED = re.compile(r"[.!?][\"')\]]*$")
 _ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "Dr.", "Mr.", "Ms.", "Mrs.", "St.", "No.")
 
 
@@ -75,8 +77,8 @@ def sentences(doc: Document, min_words: int = 8, max_words: int = 60) -> list[Qu
             raw = doc.text[start:end]
             end -= len(raw) - len(raw.rstrip())
             text = normalise_ws(doc.text[start:end])
-            if text.endswith(":"):
-                continue  # a list's lead-in says nothing on its own
+            if not _ENDED.search(text):
+                continue  # titles, labels and a list's lead-in are not claims
             if min_words <= len(text.split()) <= max_words:
                 quotes.append(Quote(doc.path, start, end, text))
     return quotes
