@@ -148,6 +148,9 @@ def connect_sqlite(path: Path) -> sqlite3.Connection:
         )
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         conn.execute("PRAGMA journal_mode = WAL")
+        # WAL + NORMAL: a commit survives a killed process (the crash lockstep guards against);
+        # only an OS crash or power cut can roll back the last commits, never corrupt the file.
+        conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as exc:
         raise StorageError(f"cannot open SQLite database {path}: {exc}") from None
     except OSError as exc:

@@ -57,8 +57,6 @@ class MachineState(TypedDict, total=False):
 
     status: str
     """The machine's current state name (set by the compiler after every step)."""
-    event: str | None
-    """The last event a step raised."""
     transitions: Annotated[list[TransitionEntry], append_log]
     """Bounded log of taken transitions."""
     counters: Annotated[dict[str, int], merge_counters]
