@@ -24,7 +24,9 @@ demo: $(STAMP)
 	@THREAD=demo-$$(date +%Y%m%d-%H%M%S); \
 	$(VENV)/bin/lockstep run brief --topic "$(TOPIC)" --sources examples/corpus --thread-id $$THREAD && \
 	echo && echo "== artifact chain" && $(VENV)/bin/lockstep artifacts $$THREAD && \
-	echo && echo "== final brief" && $(VENV)/bin/lockstep show $$THREAD --artifact final
+	echo && echo "== final brief" && $(VENV)/bin/lockstep show $$THREAD --artifact final | tee .lockstep/$$THREAD.md && \
+	echo && echo "== citations, checked again from the file against the corpus" && \
+	$(VENV)/bin/lockstep verify .lockstep/$$THREAD.md --sources examples/corpus
 
 test: $(DEV)
 	$(VENV)/bin/ruff check lockstep tests benchmarks
