@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEV    := $(VENV)/.installed-dev
 TOPIC  ?= Should Calder Bay cap and register short-term rentals?
 
-.PHONY: demo test lint format clean bench
+.PHONY: demo test lint format clean bench docs notebooks
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ demo: $(STAMP)
 
 test: $(DEV)
 	$(VENV)/bin/ruff check lockstep tests benchmarks
-	$(VENV)/bin/pytest -n 2 --dist loadgroup
+	$(VENV)/bin/pytest -n 2 --dist loadgroup --nbmake --nbmake-timeout=300 tests notebooks
 
 lint: $(DEV)
 	$(VENV)/bin/ruff check lockstep tests benchmarks
@@ -39,6 +39,13 @@ lint: $(DEV)
 format: $(DEV)
 	$(VENV)/bin/ruff format lockstep tests benchmarks
 	$(VENV)/bin/ruff check --fix lockstep tests benchmarks
+
+notebooks: $(DEV)
+	$(PY) notebooks/build.py
+
+docs: $(DEV)
+	$(VENV)/bin/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=300 \
+		--output-dir docs/notebooks notebooks/*.ipynb
 
 bench: $(STAMP)
 	$(PY) benchmarks/overhead.py

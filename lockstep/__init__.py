@@ -21,8 +21,16 @@ from lockstep.errors import (
     ThreadNotFound,
     ThreadStateError,
 )
+from lockstep.graphs import workflow_machine
 from lockstep.graphs.context import RunContext
-from lockstep.machine import Machine, check_machine, compile_machine, load_machine, to_mermaid
+from lockstep.machine import (
+    Machine,
+    check_machine,
+    compile_machine,
+    load_machine,
+    to_mermaid,
+    write_png,
+)
 from lockstep.research.citations import VerificationReport, verify
 from lockstep.state.machine import ArtifactRef, MachineState
 
@@ -59,4 +67,6 @@ __all__ = [
     "open_checkpointer",
     "to_mermaid",
     "verify",
+    "workflow_machine",
+    "write_png",
 ]

@@ -7,8 +7,9 @@ import importlib
 from types import ModuleType
 
 from lockstep.errors import ConfigError
+from lockstep.machine.spec import Machine
 
-__all__ = ["WORKFLOWS", "workflow_module"]
+__all__ = ["WORKFLOWS", "workflow_machine", "workflow_module"]
 
 WORKFLOWS = {"brief": "lockstep.graphs.brief"}
 
@@ -18,3 +19,8 @@ def workflow_module(name: str) -> ModuleType:
     if name not in WORKFLOWS:
         raise ConfigError(f"unknown workflow {name!r}: use one of {', '.join(sorted(WORKFLOWS))}")
     return importlib.import_module(WORKFLOWS[name])
+
+
+def workflow_machine(name: str) -> Machine:
+    """The state-machine declaration of a named workflow (to draw, check or inspect it)."""
+    return workflow_module(name).MACHINE

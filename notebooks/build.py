@@ -1,0 +1,208 @@
+"""Write the notebooks from their cells here (so diffs stay reviewable), outputs cleared.
+
+    python notebooks/build.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).parent
+
+
+def md(text: str) -> nbformat.NotebookNode:
+    return new_markdown_cell(text.strip())
+
+
+def code(text: str) -> nbformat.NotebookNode:
+    return new_code_cell(text.strip())
+
+
+QUICKSTART = [
+    md("""
+# Quickstart: a policy brief you can trust
+
+An agent that writes a brief in a demo usually cannot tell you *where it is* when something
+breaks, and its citations are only as good as the model's memory. lockstep runs the same work
+as an explicit state machine: every step is checkpointed, every transition is guarded, and the
+citations are checked **by code** against the sources before the brief counts as complete.
+
+This notebook runs the policy-brief workflow on the bundled sample corpus with the offline
+model (deterministic, no API key) and shows what you get.
+"""),
+    md("""
+## The machine, drawn from its declaration
+
+The workflow is declared once, as YAML, and compiled into a LangGraph `StateGraph`. The same
+declaration is checked statically and drawn — offline, with Graphviz.
+"""),
+    code("""
+import tempfile
+from pathlib import Path
+
+from IPython.display import Image, Markdown, display
+
+from lockstep import Lockstep, verify, workflow_machine, write_png
+
+machine = workflow_machine("brief")
+png = write_png(machine, Path(tempfile.mkdtemp()) / "brief.png")
+display(Image(filename=str(png)))
+print(f"{len(machine.states)} states, {len(machine.transitions)} transitions")
+"""),
+    md("""
+## Run it, watching each step
+
+`Lockstep` is the one client the CLI, the server and notebooks share. One database URL holds
+the checkpoints, the artifacts' metadata and the audit log; here a throwaway SQLite file.
+`on_update` is called after every step, so we can watch the machine move.
+"""),
+    code("""
+workdir = Path(tempfile.mkdtemp())
+ls = Lockstep(f"sqlite:///{workdir / 'lockstep.db'}")
+
+def show_step(node, update):
+    last = (update.get("transitions") or [{}])[-1]
+    print(f"{node:>12}  --{last.get('event')}-->  {last.get('to')}")
+
+st = ls.run(
+    "brief",
+    topic="Should Calder Bay cap and register short-term rentals?",
+    sources=["../examples/corpus"],
+    on_update=show_step,
+)
+print("\\nthread", st.thread_id, "is", st.status)
+assert st.status == "completed"
+"""),
+    md("""
+## The brief, and its citations checked again
+
+The final brief is a versioned artifact. Each footnote quotes a source; `verify` re-runs the
+same code check the workflow ran, here against the corpus on disk.
+"""),
+    code("""
+meta, content = ls.artifact(st.thread_id, "final")
+brief = content.decode()
+display(Markdown(brief[:2500] + "\\n\\n*(…)*"))
+"""),
+    code("""
+from lockstep.research.corpus import load_corpus
+
+docs, _ = load_corpus("../examples/corpus")
+report = verify(brief, {d.path: d.text for d in docs})
+print(f"ok={report.ok}: {len(report.citations)} citations over {report.paragraphs} paragraphs")
+for c in report.citations[:3]:
+    print(f"[^{c.label}] {c.source}: {c.quote[:90]}…")
+assert report.ok and len(report.citations) >= 8
+"""),
+    md("""
+## What was produced, and from what
+
+Every output is an artifact with a version, the step that produced it and its inputs, so the
+chain from request to final brief can be audited.
+"""),
+    code("""
+for a in ls.artifacts_of(st.thread_id):
+    inputs = ", ".join(f"{r['id'].rsplit('-', 1)[0]}@{r['version']}" for r in a.inputs)
+    print(f"{a.name + '@' + str(a.version):<16} {a.step:<12} {a.size:>6} B  <- {inputs}")
+ls.close()
+"""),
+]
+
+INTERRUPT = [
+    md("""
+# Interrupt and resume by thread ID
+
+A human gate pauses a thread until a person decides. The pause is a checkpoint, not a running
+process: the kernel can restart, the machine can reboot, and the thread resumes by its ID.
+
+Here research finds too few sources (we give it a folder with two documents), so the brief
+stops at the `human_input_needed` gate.
+"""),
+    code("""
+import shutil
+import tempfile
+from pathlib import Path
+
+from lockstep import Lockstep
+
+workdir = Path(tempfile.mkdtemp())
+few = workdir / "few-sources"
+few.mkdir()
+for name in ["housing-market-study.md", "resident-survey-2025.md"]:
+    shutil.copy(Path("../examples/corpus") / name, few / name)
+
+DB = f"sqlite:///{workdir / 'lockstep.db'}"
+ls = Lockstep(DB)
+st = ls.run("brief", topic="Should Calder Bay cap and register short-term rentals?",
+            sources=[str(few)])
+thread_id = st.thread_id
+print(thread_id, st.status)
+assert st.status == "human_input_needed"
+"""),
+    md("""
+## The pending gate
+
+The gate's payload says what it is, what to review, which decisions it accepts and which of
+them need more (here `add_sources` needs a folder).
+"""),
+    code("""
+gate = st.gate
+print("gate:     ", gate["gate"])
+print("decisions:", gate["decisions"])
+print("requires: ", gate["requires"])
+print("found:    ", gate["review"]["sources"], "of", gate["review"]["min_sources"], "needed")
+assert set(gate["decisions"]) == {"add_sources", "proceed", "cancel"}
+"""),
+    md("""
+## "Restart the kernel"
+
+We drop the client entirely and open a fresh one on the same database URL — exactly what a
+new process (or another machine, with Postgres) would do. Nothing but the thread ID carries
+over.
+"""),
+    code("""
+ls.close()
+del ls
+
+fresh = Lockstep(DB)
+print(fresh.status(thread_id).status)
+st = fresh.resume(thread_id, "add_sources", sources="../examples/corpus", by="ana")
+print(thread_id, st.status)
+assert st.status == "completed"
+"""),
+    md("""
+## The history, from LangGraph's checkpoints
+
+Every step left a checkpoint. `get_state_history` walks them newest first; each one records
+the machine's state name, so the thread's whole path is visible.
+"""),
+    code("""
+graph = fresh.graph("brief")
+config = {"configurable": {"thread_id": thread_id}}
+history = list(graph.get_state_history(config))
+for snap in reversed(history):
+    print(f"{snap.metadata.get('step'):>3}  {snap.values.get('status', '-'):<20} next={list(snap.next)}")
+assert any(s.values.get("status") == "human_input_needed" for s in history)
+"""),
+    code("""
+decisions = fresh.values(thread_id)["decisions"]
+print(decisions)
+assert decisions[0]["by"] == "ana" and decisions[0]["decision"] == "add_sources"
+fresh.close()
+"""),
+]
+
+
+def write(name: str, cells: list[nbformat.NotebookNode]) -> None:
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nbformat.write(nb, HERE / name)
+
+
+if __name__ == "__main__":
+    write("01_quickstart.ipynb", QUICKSTART)
+    write("02_interrupt_and_resume.ipynb", INTERRUPT)
