@@ -160,7 +160,7 @@ def main() -> None:
             f"| {r['checkpoint_bytes']:,} B | {r['blob_bytes']:,} B | {r['total_bytes']:,} B "
             f"| {r['ratio']}× |"
         )
-    print(f"distinct artifact bytes: {rows[0]['distinct_artifact_bytes']:,}")
+    print(f"\nDistinct artifact bytes: {rows[0]['distinct_artifact_bytes']:,}")
 
 
 if __name__ == "__main__":
