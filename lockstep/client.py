@@ -280,9 +280,11 @@ class Lockstep:
     def artifact(self, thread_id: str, name: str = "final") -> tuple[Artifact, bytes]:
         """The latest version of a thread's named artifact and its verified content."""
         self._workflow_of(thread_id)
-        meta = self.artifacts.latest(thread_id, name)
+        meta = self.artifacts.latest_complete(thread_id, name)
         if meta is None:
-            raise ArtifactError(f"thread {thread_id} has no {name!r} artifact yet")
+            latest = self.artifacts.latest(thread_id, name)
+            why = f" (latest {latest.name}@{latest.version} is {latest.status})" if latest else ""
+            raise ArtifactError(f"thread {thread_id} has no {name!r} artifact yet{why}")
         return meta, self.artifacts.read(meta)
 
     def audit(self, thread_id: str) -> list[dict[str, Any]]:

@@ -59,6 +59,8 @@ def test_rollback_then_resume_makes_a_new_final_version(db_url: str, corpus: Pat
         entry = [r for r in client.audit(thread) if r["kind"] == "rollback"][-1]
         assert entry["actor"] == "ops" and entry["detail"]["reason"] == "bad sources"
         assert f"final@1 ({final_v1.id})" in entry["detail"]["superseded_artifacts"]
+    shown = cli("show", thread, "--artifact", "final", db=db_url, check=1)
+    assert "has no 'final' artifact yet (latest final@1 is superseded)" in shown.stderr
     future = cli("rollback", thread, "--to", head, db=db_url, check=1)
     assert "superseded branch" in future.stderr
 
@@ -71,6 +73,7 @@ def test_rollback_then_resume_makes_a_new_final_version(db_url: str, corpus: Pat
         old_meta, old_bytes = client.artifact_content(f"{final_v1.id}@1")
         assert old_meta.status == "superseded" and old_bytes.decode() == v1_text
         assert client.status(thread).status == "completed"
+        assert client.artifact(thread, "final")[0].version == 2
 
 
 def test_escalate_then_abandon_from_other_processes(db_url: str, corpus: Path) -> None:
