@@ -346,27 +346,36 @@ def artifacts_tree(
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """The thread's artifacts as a tree: each under the first input it was made from."""
+    """The thread's artifacts as a tree (request → sources → outline → draft → verification →
+    draft v2 → final): each under the newest of its inputs and its own previous version."""
     with _errors(thread_id):
         items = _client(db).artifacts_of(thread_id)
     if as_json:
         out.print_json(json.dumps([a.to_dict() for a in items]))
         return
+    order = {(a.id, a.version): i for i, a in enumerate(items)}
     names = {(a.id, a.version): f"{a.name}@{a.version}" for a in items}
     children: dict[tuple[str, int] | None, list[Any]] = {}
+    primary: dict[tuple[str, int], tuple[str, int] | None] = {}
     for a in items:
-        parents = [(r["id"], r["version"]) for r in a.inputs]
-        if a.parent_version is not None and not parents:
-            parents = [(a.id, a.parent_version)]
-        key = next((p for p in parents if p in names), None)
+        sources = [(r["id"], r["version"]) for r in a.inputs]
+        if a.parent_version is not None:
+            sources.append((a.id, a.parent_version))
+        known = [p for p in sources if p in order]
+        key = max(known, key=order.__getitem__) if known else None
+        primary[(a.id, a.version)] = key
         children.setdefault(key, []).append(a)
 
     def label(a: Any) -> str:
+        main = primary[(a.id, a.version)]
         extra = [
-            names[(r["id"], r["version"])] for r in a.inputs[1:] if (r["id"], r["version"]) in names
+            names[(r["id"], r["version"])]
+            for r in a.inputs
+            if (r["id"], r["version"]) in names and (r["id"], r["version"]) != main
         ]
+        shown = ", ".join(extra[:3]) + (f" +{len(extra) - 3} more" if len(extra) > 3 else "")
         status = "" if a.status == "complete" else f" [yellow]{a.status}[/yellow]"
-        also = f" [dim](also from {', '.join(extra)})[/dim]" if extra else ""
+        also = f" [dim](also from {shown})[/dim]" if extra else ""
         return (
             f"[bold]{a.name}@{a.version}[/bold]{status}  {a.format} {a.size} B "
             f"{a.sha256[:12]}  {a.step}  [dim]{a.id}[/dim]{also}"
@@ -442,6 +451,19 @@ def artifacts_export(
     with _errors(thread_id):
         manifest = _client(db).export(thread_id, directory)
     out.print(f"exported {len(manifest['artifacts'])} artifact versions to {directory}")
+
+
+@artifacts_app.command("verify-export")
+def artifacts_verify_export(directory: Annotated[Path, typer.Argument(metavar="DIR")]) -> None:
+    """Re-hash an export's files against its manifest.json (exit 1 on any mismatch)."""
+    with _errors():
+        problems = Lockstep.verify_export(directory)
+    for p in problems:
+        out.print(f"[red]FAIL[/red] {escape(p)}")
+    out.print(
+        "ok: every file matches its sha256" if not problems else f"{len(problems)} problem(s)"
+    )
+    raise typer.Exit(1 if problems else 0)
 
 
 @app.command()

@@ -62,6 +62,13 @@ def test_chain_tree_diff_and_lineage(revised: tuple[str, str]) -> None:
     order = ["request@1", "sources@1", "outline@1", "draft@1", "verification@1", "draft@2"]
     positions = [tree.index(label) for label in [*order, "final@1"]]
     assert positions == sorted(positions), tree
+    # a chain: each of these sits one level below the one before it
+    depth = {
+        label: next(line for line in tree.splitlines() if f"{label} " in line).index(label)
+        for label in ["sources@1", "outline@1", "draft@1", "verification@1", "draft@2"]
+    }
+    assert depth["sources@1"] < depth["outline@1"] < depth["draft@1"] < depth["verification@1"]
+    assert depth["verification@1"] < depth["draft@2"]
     as_json = json.loads(cli("artifacts", thread, "--json", db=db).stdout)
     assert {f"{a['name']}@{a['version']}" for a in as_json} == set(items)
     shown = cli("artifacts", "show", f"{final.id}@1", db=db).stdout  # type: ignore[attr-defined]
@@ -95,6 +102,9 @@ def test_export_round_trip_and_refusals(revised: tuple[str, str], tmp_path: Path
     assert "error: refusing export directory '../escape'" in bad.stderr
     ok = cli("artifacts", "export", thread, str(tmp_path / "again"), db=db)
     assert "exported" in ok.stdout and Lockstep.verify_export(tmp_path / "again") == []
+    assert "ok: every file" in cli("artifacts", "verify-export", str(tmp_path / "again")).stdout
+    failed = cli("artifacts", "verify-export", str(target), check=1).stdout
+    assert f"FAIL {final['file']}: checksum mismatch" in failed
 
 
 def test_unknown_versions_and_bad_ids(db_url: str) -> None:
