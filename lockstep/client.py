@@ -193,6 +193,7 @@ class Lockstep:
                     f"thread {thread_id} is not waiting at a gate (interrupted in "
                     f"{', '.join(current.next)}); resume it without a decision"
                 )
+            self.db.record(thread_id, "resume", {"next": list(current.next)}, by or "unknown")
             self._drive(workflow, None, thread_id, on_update)
             return self.status(thread_id)
         gate = current.gate

@@ -74,6 +74,8 @@ def test_rollback_then_resume_makes_a_new_final_version(db_url: str, corpus: Pat
         assert old_meta.status == "superseded" and old_bytes.decode() == v1_text
         assert client.status(thread).status == "completed"
         assert client.artifact(thread, "final")[0].version == 2
+        kinds = [r["kind"] for r in client.audit(thread)]
+        assert kinds.index("rollback") < kinds.index("resume")  # the operator's retry, journaled
 
 
 def test_escalate_then_abandon_from_other_processes(db_url: str, corpus: Path) -> None:
