@@ -584,8 +584,8 @@ class Lockstep:
         by: str | None = None,
     ) -> dict[str, Any]:
         """Delete checkpoints of finished threads idle for longer than `older_than` (all, or
-        all but the latest), then blobs no artifact references. Artifacts and the audit log
-        stay unless `artifacts=True`. Running and waiting threads are never touched."""
+        all but the latest). With `artifacts=True` also their artifacts, and the blobs only
+        those held; the audit log always stays. Running and waiting threads are never touched."""
         cutoff = self._clock() - older_than
         report: dict[str, Any] = {
             "cutoff": cutoff.isoformat(),
@@ -613,8 +613,6 @@ class Lockstep:
                 continue
             if deleted > 0:
                 self._prune_checkpoints(thread_id, keep_latest)
-            if artifacts:
-                self.db.execute("DELETE FROM lockstep_artifacts WHERE thread_id = ?", (thread_id,))
             self.db.record(
                 thread_id,
                 "prune",
@@ -625,31 +623,41 @@ class Lockstep:
                 },
                 by or "unknown",
             )
-        report["blobs"] = self._collect_blobs(cutoff.timestamp(), dry_run)
-        return report
-
-    def _collect_blobs(self, before: float, dry_run: bool) -> int:
-        """Delete blobs older than `before` that no artifact (or a JSON artifact's `sha256`
-        field, e.g. a research report's gathered sources) references."""
-        live: set[str] = set()
-        rows = self.db.query("SELECT id, version, sha256, format FROM lockstep_artifacts")
-        for r in rows:
-            live.add(r["sha256"])
-        for r in rows:
-            if r["format"] == "json":
-                try:
-                    live.update(
-                        _shas(self.artifacts.json(self.artifacts.meta(r["id"], r["version"])))
-                    )
-                except (ArtifactError, ValueError):
-                    continue
-        dead = [
-            sha for sha, mtime in self.artifacts.blobs.shas() if sha not in live and mtime < before
-        ]
+        removed = {t["thread_id"] for t in report["threads"] if t["artifacts"]}
+        dead = self._dead_blobs(removed)
+        report["blobs"] = len(dead)
         if not dry_run:
+            for thread_id in removed:  # rows first: a blob left behind is harmless, a row
+                self.db.execute(  # pointing at a deleted blob is not
+                    "DELETE FROM lockstep_artifacts WHERE thread_id = ?", (thread_id,)
+                )
             for sha in dead:
                 self.artifacts.blobs.delete(sha)
-        return len(dead)
+        return report
+
+    def _blob_refs(self, rows: list[Artifact]) -> set[str]:
+        """Blobs these artifacts hold: their own content, and any `sha256` field inside a JSON
+        artifact (the research report's gathered sources are stored as blobs of their own)."""
+        shas = {a.sha256 for a in rows}
+        for a in rows:
+            if a.format == "json":
+                try:
+                    shas |= _shas(self.artifacts.json(a))
+                except (ArtifactError, ValueError):
+                    continue
+        return shas
+
+    def _dead_blobs(self, removed: set[str]) -> list[str]:
+        """Blobs that artifacts of the `removed` threads hold and no other artifact in this
+        database does. Blobs this database never referenced are left alone, so a blob folder
+        shared by mistake with another database loses nothing of the other's."""
+        if not removed:
+            return []
+        everything = self.artifacts._rows("1 = 1", ())
+        gone = self._blob_refs([a for a in everything if a.thread_id in removed])
+        live = self._blob_refs([a for a in everything if a.thread_id not in removed])
+        stored = {sha for sha, _ in self.artifacts.blobs.shas()}
+        return sorted((gone - live) & stored)
 
     # -- lifecycle -------------------------------------------------------------------------
 

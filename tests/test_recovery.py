@@ -3,6 +3,7 @@ with the audit trail showing who did what and why (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -136,12 +137,17 @@ def test_prune_keep_latest_then_all(db_url: str, corpus: Path) -> None:
         assert client._checkpoint_count(waiting) == counts[waiting]
         final = client.artifacts.latest(done, "final")
         assert final is not None and client.artifacts.text(final).startswith("# ")
+        final_blob = Path(final.location or "")
+        assert final_blob.is_file()
 
     out = cli("prune", "--older-than", "0s", "--artifacts", db=db_url).stdout
     assert f"{done}: removed 1 checkpoints" in out and f"{waiting}: skipped" in out
+    collected = re.search(r"removed (\d+) unreferenced blobs", out)
+    assert collected and int(collected[1]) > 0, out
     with Lockstep(db_url) as client:
         assert client._checkpoint_count(done) == 0
         assert client.artifacts_of(done) == []
+        assert not final_blob.exists()  # held only by the pruned thread's artifacts
         assert [r["kind"] for r in client.audit(done)].count("prune") == 2  # audit log kept
         st = client.status(waiting)  # untouched, still answerable
         assert st.gate is not None and st.gate["gate"] == "human_review"
