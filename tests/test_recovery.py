@@ -3,6 +3,7 @@ with the audit trail showing who did what and why (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -82,7 +83,11 @@ def test_rollback_then_resume_makes_a_new_final_version(db_url: str, corpus: Pat
 def test_escalate_then_abandon_from_other_processes(db_url: str, corpus: Path) -> None:
     thread = _run(db_url, corpus, "esc", revisions_fabricated=0)
     with Lockstep(db_url) as client:
-        client.rollback(thread, state="verifying", by="ops")  # a thread mid-run again
+        target = next(r for r in client.history(thread) if r["next"] == ["verifying"])
+    rolled = cli("rollback", thread, "--to", target["checkpoint_id"], "--by", "ops", db=db_url)
+    assert "status  verifying" in rolled.stdout  # a thread mid-run again
+    with Lockstep(db_url) as client:
+        assert client.status(thread).next == ["verifying"]
         with pytest.raises(ThreadStateError, match="needs a reason"):
             client.escalate(thread, reason=" ")
 
@@ -113,6 +118,13 @@ def test_escalate_then_abandon_from_other_processes(db_url: str, corpus: Path) -
         refused = cli(*args, db=db_url, check=1)
         assert "abandoned" in refused.stderr and "cannot be" in refused.stderr
     cli("abandon", thread, "--reason", "twice", db=db_url, check=1)
+    log = json.loads(cli("audit", thread, "--json", db=db_url).stdout)
+    kinds = [r["kind"] for r in log]
+    assert {"transition", "artifact", "rollback", "escalate", "abandoned"} <= set(kinds)
+    assert kinds.index("rollback") < kinds.index("escalate") < kinds.index("abandoned")
+    assert [r["seq"] for r in log] == sorted(r["seq"] for r in log)
+    table = cli("audit", thread, db=db_url).stdout
+    assert "verifying --escalated--> human_review" in table
 
 
 def test_prune_keep_latest_then_all(db_url: str, corpus: Path) -> None:
