@@ -195,3 +195,31 @@ def test_fsspec_blob_store(tmp_path: Path) -> None:
     blobs.delete(ref["sha256"])
     assert list(blobs.shas()) == []
     db.close()
+
+
+def test_migration_2_upgrades_a_version_1_database(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lockstep.db as dbmod
+
+    full = list(dbmod.MIGRATIONS)
+    monkeypatch.setattr(dbmod, "MIGRATIONS", full[:1])
+    old = Database(db_url)
+    old.execute(
+        "INSERT INTO lockstep_artifacts (id, version, thread_id, name, step, created_at, "
+        "created_by, inputs, format, size, sha256, status) "
+        "VALUES ('section-2-abc', 1, 't', 'section-2', 's', 'x', 'y', '[]', 'text', 1, ?, "
+        "'complete')",
+        ("0" * 64,),
+    )
+    old.close()
+    monkeypatch.setattr(dbmod, "MIGRATIONS", full)
+    db = Database(db_url)
+    versions = sorted(r["version"] for r in db.query("SELECT version FROM lockstep_migrations"))
+    assert versions == list(range(1, len(full) + 1))
+    store = ArtifactStore(db)
+    meta = store.get("section-2-abc")
+    assert meta.type is None and meta.to_dict()["type"] == "section" and meta.score is None
+    ref = store.put("t", "section-2", "two", step="s", score=0.75)
+    assert ref["version"] == 2 and store.meta(ref["id"], 2).score == 0.75
+    db.close()
