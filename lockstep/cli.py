@@ -230,7 +230,7 @@ def history(
     for r in rows:
         table.add_row(
             str(r["step"]),
-            r["status"] or "-",
+            (r["status"] or "-") + (" (superseded)" if r.get("superseded") else ""),
             ",".join(r["next"]) or "-",
             r["checkpoint_id"],
             (r["created_at"] or "")[:19],

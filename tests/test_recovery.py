@@ -63,6 +63,7 @@ def test_rollback_then_resume_makes_a_new_final_version(db_url: str, corpus: Pat
         assert f"final@1 ({final_v1.id})" in entry["detail"]["superseded_artifacts"]
     shown = cli("show", thread, "--artifact", "final", db=db_url, check=1)
     assert "has no 'final' artifact yet (latest final@1 is superseded)" in shown.stderr
+    assert "completed (superseded)" in cli("history", thread, db=db_url).stdout
     future = cli("rollback", thread, "--to", head, db=db_url, check=1)
     assert "superseded branch" in future.stderr
 
