@@ -20,6 +20,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.tree import Tree
+from typer.core import TyperGroup
 
 from lockstep.client import Lockstep, ThreadStatus
 from lockstep.errors import LockstepError
@@ -228,7 +230,7 @@ def history(
     for r in rows:
         table.add_row(
             str(r["step"]),
-            r["status"] or "-",
+            (r["status"] or "-") + (" (superseded)" if r.get("superseded") else ""),
             ",".join(r["next"]) or "-",
             r["checkpoint_id"],
             (r["created_at"] or "")[:19],
@@ -259,26 +261,6 @@ def show(
         citations, _ = parse_citations(text)
         doc["citations"] = [{"n": c.label, "source": c.source, "quote": c.quote} for c in citations]
     out.print_json(json.dumps(doc))
-
-
-@app.command()
-def artifacts(
-    thread_id: Annotated[str, typer.Argument(metavar="THREAD")],
-    as_json: JsonOption = False,
-    db: DbOption = None,
-) -> None:
-    """The thread's artifacts, oldest first, with versions, producing step and lineage."""
-    with _errors(thread_id):
-        items = _client(db).artifacts_of(thread_id)
-    if as_json:
-        out.print_json(json.dumps([a.to_dict() for a in items]))
-        return
-    names = {(a.id, a.version): f"{a.name}@{a.version}" for a in items}
-    table = Table("artifact", "step", "format", "bytes", "sha256", "inputs")
-    for a in items:
-        inputs = ", ".join(names.get((r["id"], r["version"]), r["id"]) for r in a.inputs)
-        table.add_row(f"{a.name}@{a.version}", a.step, a.format, str(a.size), a.sha256[:12], inputs)
-    out.print(table)
 
 
 @app.command()
@@ -331,6 +313,262 @@ def diagram(
         if png is not None:
             write_png(machine, png)
             err.print(f"wrote {png}")
+
+
+# -- artifacts, audit, recovery and retention (issue 5) ------------------------------------
+
+
+class _ArtifactsGroup(TyperGroup):
+    """`lockstep artifacts THREAD` keeps working beside `artifacts show|diff|lineage|export`:
+    a first argument that is not a subcommand is the thread of the default `tree` command."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["tree", *args]
+        return super().parse_args(ctx, args)
+
+
+artifacts_app = typer.Typer(
+    cls=_ArtifactsGroup,
+    help="A thread's artifacts as a tree (`artifacts THREAD`), or show, diff, lineage, export.",
+    no_args_is_help=True,
+)
+app.add_typer(artifacts_app, name="artifacts")
+
+
+def _who(by: str | None) -> str:
+    return by or os.environ.get("USER") or "unknown"
+
+
+@artifacts_app.command("tree")
+def artifacts_tree(
+    thread_id: Annotated[str, typer.Argument(metavar="THREAD")],
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """The thread's artifacts as a tree (request → sources → outline → draft → verification →
+    draft v2 → final): each under the newest of its inputs and its own previous version."""
+    with _errors(thread_id):
+        items = _client(db).artifacts_of(thread_id)
+    if as_json:
+        out.print_json(json.dumps([a.to_dict() for a in items]))
+        return
+    order = {(a.id, a.version): i for i, a in enumerate(items)}
+    names = {(a.id, a.version): f"{a.name}@{a.version}" for a in items}
+    children: dict[tuple[str, int] | None, list[Any]] = {}
+    primary: dict[tuple[str, int], tuple[str, int] | None] = {}
+    for a in items:
+        sources = [(r["id"], r["version"]) for r in a.inputs]
+        if a.parent_version is not None:
+            sources.append((a.id, a.parent_version))
+        known = [p for p in sources if p in order]
+        key = max(known, key=order.__getitem__) if known else None
+        primary[(a.id, a.version)] = key
+        children.setdefault(key, []).append(a)
+
+    def label(a: Any) -> str:
+        main = primary[(a.id, a.version)]
+        extra = [
+            names[(r["id"], r["version"])]
+            for r in a.inputs
+            if (r["id"], r["version"]) in names and (r["id"], r["version"]) != main
+        ]
+        shown = ", ".join(extra[:3]) + (f" +{len(extra) - 3} more" if len(extra) > 3 else "")
+        status = "" if a.status == "complete" else f" [yellow]{a.status}[/yellow]"
+        also = f" [dim](also from {shown})[/dim]" if extra else ""
+        return (
+            f"[bold]{a.name}@{a.version}[/bold]{status}  {a.format} {a.size} B "
+            f"{a.sha256[:12]}  {a.step}  [dim]{a.id}[/dim]{also}"
+        )
+
+    tree = Tree(f"thread {escape(thread_id)}")
+
+    def add(node: Tree, key: tuple[str, int] | None) -> None:
+        for a in children.get(key, []):
+            add(node.add(label(a)), (a.id, a.version))
+
+    add(tree, None)
+    out.print(tree)
+
+
+@artifacts_app.command("show")
+def artifacts_show(
+    spec: Annotated[str, typer.Argument(metavar="ID[@VERSION]")],
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Print one artifact version's content (metadata with --json)."""
+    with _errors():
+        meta, content = _client(db).artifact_content(spec)
+    if as_json:
+        doc = {**meta.to_dict(), "content": content.decode("utf-8", errors="replace")}
+        out.print_json(json.dumps(doc))
+        return
+    out.print(content.decode("utf-8", errors="replace"), markup=False, end="")
+
+
+@artifacts_app.command("diff")
+def artifacts_diff(
+    old: Annotated[str, typer.Argument(metavar="ID@V1")],
+    new: Annotated[str, typer.Argument(metavar="ID@V2")],
+    db: DbOption = None,
+) -> None:
+    """Unified diff of two versions (text), or a key-level diff (JSON)."""
+    with _errors():
+        text = _client(db).artifact_diff(old, new)
+    out.print(text or "(identical)", markup=False, end="" if text else "\n")
+
+
+@artifacts_app.command("lineage")
+def artifacts_lineage(
+    spec: Annotated[str, typer.Argument(metavar="ID[@VERSION]")],
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Ancestors (inputs, earlier versions) and descendants of an artifact version."""
+    with _errors():
+        doc = _client(db).lineage(spec)
+    if as_json:
+        out.print_json(json.dumps(doc))
+        return
+    a = doc["artifact"]
+    out.print(f"[bold]{a['name']}@{a['version']}[/bold] ({a['id']}) {a['status']}")
+    for title in ("ancestors", "descendants"):
+        out.print(f"{title}:")
+        for x in doc[title] or []:
+            out.print(f"  {x['name']}@{x['version']}  {x['step']}  {x['status']}  {x['id']}")
+        if not doc[title]:
+            out.print("  (none)")
+
+
+@artifacts_app.command("export")
+def artifacts_export(
+    thread_id: Annotated[str, typer.Argument(metavar="THREAD")],
+    directory: Annotated[Path, typer.Argument(metavar="DIR")],
+    db: DbOption = None,
+) -> None:
+    """Write every artifact version as a file plus manifest.json (metadata and sha256)."""
+    with _errors(thread_id):
+        manifest = _client(db).export(thread_id, directory)
+    out.print(f"exported {len(manifest['artifacts'])} artifact versions to {directory}")
+
+
+@artifacts_app.command("verify-export")
+def artifacts_verify_export(directory: Annotated[Path, typer.Argument(metavar="DIR")]) -> None:
+    """Re-hash an export's files against its manifest.json (exit 1 on any mismatch)."""
+    with _errors():
+        problems = Lockstep.verify_export(directory)
+    for p in problems:
+        out.print(f"[red]FAIL[/red] {escape(p)}")
+    out.print(
+        "ok: every file matches its sha256" if not problems else f"{len(problems)} problem(s)"
+    )
+    raise typer.Exit(1 if problems else 0)
+
+
+@app.command()
+def audit(
+    thread_id: Annotated[str, typer.Argument(metavar="THREAD")],
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """The thread's append-only audit log: transitions, decisions, artifacts, operator actions."""
+    with _errors(thread_id):
+        rows = _client(db).audit(thread_id)
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("seq", "at", "kind", "actor", "detail")
+    for r in rows:
+        d = r["detail"]
+        if r["kind"] == "transition":
+            text = f"{d['from']} --{d['event']}--> {d['to']}"
+        elif r["kind"] == "artifact":
+            text = f"{d['name']}@{d['version']} {d['status']} {d['sha256'][:12]}"
+        else:
+            text = json.dumps(d, ensure_ascii=False)
+        table.add_row(str(r["seq"]), r["at"][:19], r["kind"], r["actor"], escape(text))
+    out.print(table)
+
+
+@app.command()
+def rollback(
+    thread_id: Annotated[str, typer.Argument(metavar="THREAD")],
+    to: Annotated[str | None, typer.Option("--to", help="Checkpoint id to fork from.")] = None,
+    state: Annotated[
+        str | None, typer.Option(help="Fork from the latest entry into this state.")
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="Why (for the audit log).")] = None,
+    by: Annotated[str | None, typer.Option(help="Who (for the audit log).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Continue from an earlier checkpoint as a fork; later history is kept, marked superseded."""
+    with _errors(thread_id):
+        st = _client(db).rollback(thread_id, to=to, state=state, reason=reason, by=_who(by))
+        _report(st)
+        out.print(f"        continue with: lockstep resume {thread_id}")
+
+
+@app.command()
+def escalate(
+    thread_id: Annotated[str, typer.Argument(metavar="THREAD")],
+    reason: Annotated[str, typer.Option(help="Why (for the audit log).")],
+    by: Annotated[str | None, typer.Option(help="Who (for the audit log).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Halt the thread and route it to the workflow's human review gate now."""
+    with _errors(thread_id):
+        st = _client(db).escalate(thread_id, reason=reason, by=_who(by))
+        _report(st)
+
+
+@app.command()
+def abandon(
+    thread_id: Annotated[str, typer.Argument(metavar="THREAD")],
+    reason: Annotated[str, typer.Option(help="Why (for the audit log).")],
+    by: Annotated[str | None, typer.Option(help="Who (for the audit log).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Mark the thread abandoned, saving its work in progress as incomplete artifacts."""
+    with _errors(thread_id):
+        st = _client(db).abandon(thread_id, reason=reason, by=_who(by))
+        _report(st)
+    _finish(st)
+
+
+@app.command()
+def prune(
+    older_than: Annotated[str, typer.Option(help="Age of finished threads to prune: 7d, 12h.")],
+    keep_latest: Annotated[
+        bool, typer.Option(help="Keep each thread's latest checkpoint.")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option(help="Only report what would be removed.")] = False,
+    artifacts: Annotated[bool, typer.Option(help="Also delete the threads' artifacts.")] = False,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Remove checkpoints of finished threads older than the cutoff, then unreferenced blobs."""
+    from lockstep.client import parse_age
+
+    with _errors():
+        report = _client(db).prune(
+            parse_age(older_than),
+            keep_latest=keep_latest,
+            dry_run=dry_run,
+            artifacts=artifacts,
+            by=_who(None),
+        )
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    verb = "would remove" if dry_run else "removed"
+    for t in report["threads"]:
+        out.print(
+            f"{t['thread_id']}: {verb} {t['checkpoints']} checkpoints, {t['artifacts']} artifacts"
+        )
+    for t in report["skipped"]:
+        out.print(f"{t['thread_id']}: skipped ({t['status']})")
+    out.print(f"{verb} {report['blobs']} unreferenced blobs")
 
 
 def main() -> None:

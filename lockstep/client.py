@@ -7,20 +7,29 @@ start), and reports a thread's place from its checkpoint alone.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langgraph.graph import END
 from langgraph.types import Command
 
 from lockstep.agents.models import get_chat_model
-from lockstep.artifacts.store import Artifact, ArtifactStore
+from lockstep.artifacts.store import Artifact, ArtifactStore, diff_artifacts, verify_export
 from lockstep.checkpointers import close_checkpointer, open_checkpointer
 from lockstep.db import Database
-from lockstep.errors import ArtifactError, InvalidDecision, ThreadNotFound, ThreadStateError
+from lockstep.errors import (
+    ArtifactError,
+    ConfigError,
+    InvalidDecision,
+    ThreadNotFound,
+    ThreadStateError,
+)
 from lockstep.graphs import workflow_module
 from lockstep.graphs.context import RunContext, utcnow
 from lockstep.machine import decision_problem
@@ -168,8 +177,13 @@ class Lockstep:
         workflow = self._workflow_of(thread_id)
         current = self.status(thread_id)
         if current.final:
+            hint = (
+                "; an abandoned thread cannot be resumed"
+                if current.status == "abandoned"
+                else "; use rollback to continue from an earlier checkpoint"
+            )
             raise ThreadStateError(
-                f"thread {thread_id} is {current.status}; there is nothing to resume"
+                f"thread {thread_id} is {current.status}; there is nothing to resume{hint}"
             )
         if not current.next:
             raise ThreadStateError(f"thread {thread_id} has no checkpoint to resume from")
@@ -179,6 +193,7 @@ class Lockstep:
                     f"thread {thread_id} is not waiting at a gate (interrupted in "
                     f"{', '.join(current.next)}); resume it without a decision"
                 )
+            self.db.record(thread_id, "resume", {"next": list(current.next)}, by or "unknown")
             self._drive(workflow, None, thread_id, on_update)
             return self.status(thread_id)
         gate = current.gate
@@ -239,6 +254,7 @@ class Lockstep:
     def history(self, thread_id: str) -> list[dict[str, Any]]:
         """Every checkpoint of the thread, newest first: id, step, state, next, time."""
         workflow = self._workflow_of(thread_id)
+        superseded = self._superseded_checkpoints(thread_id)
         rows = []
         for snap in self.graph(workflow).get_state_history(self._config(thread_id)):
             rows.append(
@@ -249,6 +265,7 @@ class Lockstep:
                     "status": (snap.values or {}).get("status"),
                     "next": list(snap.next),
                     "created_at": snap.created_at,
+                    "superseded": snap.config["configurable"]["checkpoint_id"] in superseded,
                 }
             )
         return rows
@@ -264,9 +281,11 @@ class Lockstep:
     def artifact(self, thread_id: str, name: str = "final") -> tuple[Artifact, bytes]:
         """The latest version of a thread's named artifact and its verified content."""
         self._workflow_of(thread_id)
-        meta = self.artifacts.latest(thread_id, name)
+        meta = self.artifacts.latest_complete(thread_id, name)
         if meta is None:
-            raise ArtifactError(f"thread {thread_id} has no {name!r} artifact yet")
+            latest = self.artifacts.latest(thread_id, name)
+            why = f" (latest {latest.name}@{latest.version} is {latest.status})" if latest else ""
+            raise ArtifactError(f"thread {thread_id} has no {name!r} artifact yet{why}")
         return meta, self.artifacts.read(meta)
 
     def audit(self, thread_id: str) -> list[dict[str, Any]]:
@@ -275,6 +294,370 @@ class Lockstep:
 
     def threads(self) -> Iterator[dict[str, Any]]:
         yield from self.db.threads()
+
+    # -- artifacts (issue 5) ---------------------------------------------------------------
+
+    def artifact_meta(self, spec: str) -> Artifact:
+        """Metadata of `ID` (latest version) or `ID@VERSION`."""
+        return self.artifacts.get(spec)
+
+    def artifact_content(self, spec: str) -> tuple[Artifact, bytes]:
+        """Metadata and verified content of `ID[@VERSION]`."""
+        meta = self.artifacts.get(spec)
+        return meta, self.artifacts.read(meta)
+
+    def artifact_diff(self, old: str, new: str) -> str:
+        """Unified diff of two versions (text), or a key-level diff (JSON)."""
+        a, a_bytes = self.artifact_content(old)
+        b, b_bytes = self.artifact_content(new)
+        return diff_artifacts(a, a_bytes, b, b_bytes)
+
+    def lineage(self, spec: str) -> dict[str, Any]:
+        """Ancestors and descendants of `ID[@VERSION]`."""
+        return self.artifacts.lineage(spec)
+
+    def export(self, thread_id: str, directory: str | Path) -> dict[str, Any]:
+        """Every artifact version of a thread as files plus manifest.json in `directory`."""
+        self._workflow_of(thread_id)
+        return self.artifacts.export(thread_id, directory)
+
+    @staticmethod
+    def verify_export(directory: str | Path) -> list[str]:
+        """Problems found re-hashing an export against its manifest (empty when intact)."""
+        return verify_export(directory)
+
+    # -- recovery (issue 5): rollback, escalate, abandon -----------------------------------
+
+    def _superseded_checkpoints(self, thread_id: str) -> set[str]:
+        rows = self.db.query(
+            "SELECT checkpoint_id FROM lockstep_checkpoint_marks WHERE thread_id = ?",
+            (thread_id,),
+        )
+        return {r["checkpoint_id"] for r in rows}
+
+    def _chain(self, workflow: str, thread_id: str) -> list[Any]:
+        """The head's ancestry (newest first): the live history, without superseded branches."""
+        snaps = list(self.graph(workflow).get_state_history(self._config(thread_id)))
+        by_id = {s.config["configurable"]["checkpoint_id"]: s for s in snaps}
+        chain: list[Any] = []
+        current = snaps[0] if snaps else None
+        while current is not None:
+            chain.append(current)
+            parent = (current.parent_config or {}).get("configurable", {}).get("checkpoint_id")
+            current = by_id.get(parent) if parent else None
+        return chain
+
+    def _operator_node(self, current: ThreadStatus) -> str:
+        """The node an operator action is recorded as: the one whose turn it is."""
+        if current.next:
+            return current.next[0]
+        machine = workflow_module(current.workflow).MACHINE
+        return machine.initial
+
+    def rollback(
+        self,
+        thread_id: str,
+        *,
+        to: str | None = None,
+        state: str | None = None,
+        reason: str | None = None,
+        by: str | None = None,
+    ) -> ThreadStatus:
+        """Fork the thread from an earlier checkpoint (`to`, or the latest entry into `state`):
+        later checkpoints are kept but marked superseded, so are artifacts written after that
+        point, and the head moves to the fork. `resume` then continues from there."""
+        workflow = self._workflow_of(thread_id)
+        if (to is None) == (state is None):
+            raise ThreadStateError("rollback needs exactly one of a checkpoint id or a state")
+        current = self.status(thread_id)
+        if current.status == "abandoned":
+            raise ThreadStateError(f"thread {thread_id} was abandoned; it cannot be rolled back")
+        chain = self._chain(workflow, thread_id)
+        if not chain:
+            raise ThreadStateError(f"thread {thread_id} has no checkpoints to roll back to")
+        head = chain[0]
+        if state is not None:
+            machine = workflow_module(workflow).MACHINE
+            if state not in machine.states:
+                raise ThreadStateError(f"workflow {workflow} has no state {state!r}")
+            target = next(
+                (
+                    snap
+                    for snap, older in zip(chain, [*chain[1:], None], strict=True)
+                    if list(snap.next) == [state]
+                    and (older is None or (older.values or {}).get("status") != state)
+                    and snap is not head
+                ),
+                None,
+            )
+            if target is None:
+                raise ThreadStateError(
+                    f"thread {thread_id} has no earlier checkpoint entering {state!r}"
+                )
+        else:
+            assert to is not None
+            if not re.fullmatch(r"[0-9a-fA-F-]{1,64}", to):
+                raise ThreadStateError(f"invalid checkpoint id {to!r}")
+            ids = {s.config["configurable"]["checkpoint_id"]: s for s in chain}
+            if to == head.config["configurable"]["checkpoint_id"]:
+                raise ThreadStateError(f"checkpoint {to} is already the head of {thread_id}")
+            if to not in ids:
+                found = self.checkpointer.get_tuple(
+                    {
+                        "configurable": {
+                            "thread_id": thread_id,
+                            "checkpoint_ns": "",
+                            "checkpoint_id": to,
+                        }
+                    }
+                )
+                if found is None:
+                    raise ThreadStateError(f"checkpoint {to} is not in thread {thread_id}")
+                raise ThreadStateError(
+                    f"checkpoint {to} is not an earlier point of {thread_id}'s current history"
+                    " (it is on a superseded branch)"
+                )
+            target = ids[to]
+        if not target.next:
+            raise ThreadStateError("that checkpoint has nothing left to run")
+        target_id = target.config["configurable"]["checkpoint_id"]
+        now = self._clock().isoformat()
+        later = [
+            s.config["configurable"]["checkpoint_id"]
+            for s in self.graph(workflow).get_state_history(self._config(thread_id))
+            if (s.created_at or "") > (target.created_at or "")
+        ]
+        fork = self.graph(workflow).update_state(target.config, None, as_node="__copy__")
+        for checkpoint_id in later:
+            self.db.execute(
+                "INSERT INTO lockstep_checkpoint_marks (thread_id, checkpoint_id, mark, at) "
+                "VALUES (?, ?, 'superseded', ?) ON CONFLICT (thread_id, checkpoint_id) DO NOTHING",
+                (thread_id, checkpoint_id, now),
+            )
+        dropped = self.artifacts.supersede_after(thread_id, target.created_at or "", now)
+        self.db.record(
+            thread_id,
+            "rollback",
+            {
+                "to": target_id,
+                "state": (target.values or {}).get("status"),
+                "fork": fork["configurable"]["checkpoint_id"],
+                "reason": reason,
+                "superseded_checkpoints": len(later),
+                "superseded_artifacts": [a.label for a in dropped],
+            },
+            by or "unknown",
+        )
+        return self.status(thread_id)
+
+    def escalate(
+        self,
+        thread_id: str,
+        *,
+        reason: str,
+        by: str | None = None,
+        on_update: OnUpdate | None = None,
+    ) -> ThreadStatus:
+        """Halt the thread and route it to its workflow's human review gate now; the status
+        and transition log record the escalation, and the thread then waits at that gate."""
+        workflow = self._workflow_of(thread_id)
+        module = workflow_module(workflow)
+        machine = module.MACHINE
+        gate = getattr(module, "REVIEW_GATE", "human_review")
+        if gate not in machine.states or machine.states[gate].type != "human_gate":
+            raise ThreadStateError(f"workflow {workflow} has no human review gate to escalate to")
+        if not (reason or "").strip():
+            raise ThreadStateError("escalate needs a reason")
+        current = self.status(thread_id)
+        if current.final:
+            raise ThreadStateError(f"thread {thread_id} is {current.status}; nothing to escalate")
+        if current.gate and current.gate["gate"] == gate:
+            raise ThreadStateError(f"thread {thread_id} is already waiting at {gate!r}")
+        entry = {
+            "from": current.status,
+            "event": "escalated",
+            "to": gate,
+            "at": self._clock().isoformat(),
+        }
+        self.graph(workflow).update_state(
+            self._config(thread_id),
+            Command(goto=gate, update={"status": gate, "transitions": [entry]}),
+            as_node=self._operator_node(current),
+        )
+        actor = by or "unknown"
+        self.db.record(thread_id, "transition", entry, actor)
+        self.db.record(
+            thread_id, "escalate", {"reason": reason, "from": current.status, "to": gate}, actor
+        )
+        self._drive(workflow, None, thread_id, on_update)
+        return self.status(thread_id)
+
+    def abandon(self, thread_id: str, *, reason: str, by: str | None = None) -> ThreadStatus:
+        """Mark the thread abandoned (a final state: no more resumes), saving the work its
+        state points to as `incomplete` artifact versions; journals an `abandoned` event."""
+        workflow = self._workflow_of(thread_id)
+        machine = workflow_module(workflow).MACHINE
+        if not (reason or "").strip():
+            raise ThreadStateError("abandon needs a reason")
+        current = self.status(thread_id)
+        if current.final:
+            raise ThreadStateError(f"thread {thread_id} is {current.status}; nothing to abandon")
+        target = "abandoned" if "abandoned" in machine.states else machine.error_state
+        actor = by or "unknown"
+        values = self.values(thread_id)
+        saved: list[str] = []
+        keys = getattr(workflow_module(workflow), "PARTIAL_WORK", None) or list(values)
+        for ref in _refs([values.get(k) for k in keys]):
+            meta = self.artifacts.meta(ref["id"], ref["version"])
+            if meta.status != "complete" or meta.name == "final":
+                continue
+            new = self.artifacts.put(
+                thread_id,
+                meta.name,
+                self.artifacts.read(meta),
+                step="abandon",
+                created_by=actor,
+                inputs=[ref],
+                format=meta.format,
+                status="incomplete",
+            )
+            saved.append(f"{meta.name}@{new['version']}")
+        entry = {
+            "from": current.status,
+            "event": "abandoned",
+            "to": target,
+            "at": self._clock().isoformat(),
+        }
+        self.graph(workflow).update_state(
+            self._config(thread_id),
+            Command(goto=END, update={"status": target, "transitions": [entry]}),
+            as_node=self._operator_node(current),
+        )
+        self.db.record(thread_id, "transition", entry, actor)
+        self.db.record(
+            thread_id,
+            "abandoned",
+            {"reason": reason, "from": current.status, "saved": saved},
+            actor,
+        )
+        return self.status(thread_id)
+
+    # -- retention (issue 5) ---------------------------------------------------------------
+
+    def _checkpoint_count(self, thread_id: str) -> int:
+        rows = self.db.query(
+            "SELECT COUNT(*) AS n FROM checkpoints WHERE thread_id = ?", (thread_id,)
+        )
+        return int(rows[0]["n"])
+
+    def _prune_checkpoints(self, thread_id: str, keep_latest: bool) -> None:
+        strategy = "keep_latest" if keep_latest else "delete"
+        if self.db.dialect == "postgres":
+            self.checkpointer.prune([thread_id], strategy=strategy)  # the saver's own prune
+            return
+        if not keep_latest:
+            self.checkpointer.delete_thread(thread_id)
+            return
+        head = self.db.query(
+            "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = '' "
+            "ORDER BY checkpoint_id DESC LIMIT 1",
+            (thread_id,),
+        )
+        if not head:
+            return
+        keep = head[0]["checkpoint_id"]
+        for table in ("writes", "checkpoints"):
+            self.db.execute(
+                f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_id <> ?", (thread_id, keep)
+            )
+        self.db.execute(
+            "UPDATE checkpoints SET parent_checkpoint_id = NULL WHERE thread_id = ?", (thread_id,)
+        )
+
+    def prune(
+        self,
+        older_than: timedelta,
+        *,
+        keep_latest: bool = False,
+        dry_run: bool = False,
+        artifacts: bool = False,
+        by: str | None = None,
+    ) -> dict[str, Any]:
+        """Delete checkpoints of finished threads idle for longer than `older_than` (all, or
+        all but the latest). With `artifacts=True` also their artifacts, and the blobs only
+        those held; the audit log always stays. Running and waiting threads are never touched."""
+        cutoff = self._clock() - older_than
+        report: dict[str, Any] = {
+            "cutoff": cutoff.isoformat(),
+            "dry_run": dry_run,
+            "threads": [],
+            "skipped": [],
+        }
+        for row in self.db.threads():
+            thread_id = row["thread_id"]
+            st = self.status(thread_id)
+            if st.updated_at is not None and datetime.fromisoformat(st.updated_at) > cutoff:
+                continue
+            if not st.final and st.updated_at is not None:
+                report["skipped"].append({"thread_id": thread_id, "status": st.status})
+                continue
+            before = self._checkpoint_count(thread_id)
+            deleted = before - (1 if keep_latest and before else 0)
+            removed_artifacts = len(self.artifacts.list(thread_id)) if artifacts else 0
+            if deleted <= 0 and not removed_artifacts:
+                continue
+            report["threads"].append(
+                {"thread_id": thread_id, "checkpoints": deleted, "artifacts": removed_artifacts}
+            )
+            if dry_run:
+                continue
+            if deleted > 0:
+                self._prune_checkpoints(thread_id, keep_latest)
+            self.db.record(
+                thread_id,
+                "prune",
+                {
+                    "checkpoints": deleted,
+                    "artifacts": removed_artifacts,
+                    "keep_latest": keep_latest,
+                },
+                by or "unknown",
+            )
+        removed = {t["thread_id"] for t in report["threads"] if t["artifacts"]}
+        dead = self._dead_blobs(removed)
+        report["blobs"] = len(dead)
+        if not dry_run:
+            for thread_id in removed:  # rows first: a blob left behind is harmless, a row
+                self.db.execute(  # pointing at a deleted blob is not
+                    "DELETE FROM lockstep_artifacts WHERE thread_id = ?", (thread_id,)
+                )
+            for sha in dead:
+                self.artifacts.blobs.delete(sha)
+        return report
+
+    def _blob_refs(self, rows: list[Artifact]) -> set[str]:
+        """Blobs these artifacts hold: their own content, and any `sha256` field inside a JSON
+        artifact (the research report's gathered sources are stored as blobs of their own)."""
+        shas = {a.sha256 for a in rows}
+        for a in rows:
+            if a.format == "json":
+                try:
+                    shas |= _shas(self.artifacts.json(a))
+                except (ArtifactError, ValueError):
+                    continue
+        return shas
+
+    def _dead_blobs(self, removed: set[str]) -> list[str]:
+        """Blobs that artifacts of the `removed` threads hold and no other artifact in this
+        database does. Blobs this database never referenced are left alone, so a blob folder
+        shared by mistake with another database loses nothing of the other's."""
+        if not removed:
+            return []
+        everything = self.artifacts._rows("1 = 1", ())
+        gone = self._blob_refs([a for a in everything if a.thread_id in removed])
+        live = self._blob_refs([a for a in everything if a.thread_id not in removed])
+        stored = {sha for sha, _ in self.artifacts.blobs.shas()}
+        return sorted((gone - live) & stored)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -289,3 +672,38 @@ class Lockstep:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _refs(value: Any) -> list[dict[str, Any]]:
+    """Every ArtifactRef inside a state's values (dicts with id, version and sha256)."""
+    if isinstance(value, Mapping):
+        if {"id", "version", "sha256"} <= set(value):
+            return [dict(value)]
+        return [r for v in value.values() for r in _refs(v)]
+    if isinstance(value, list):
+        return [r for v in value for r in _refs(v)]
+    return []
+
+
+def _shas(value: Any) -> set[str]:
+    """Every `sha256` string field inside a JSON document."""
+    found: set[str] = set()
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if k == "sha256" and isinstance(v, str):
+                found.add(v)
+            else:
+                found |= _shas(v)
+    elif isinstance(value, list):
+        for v in value:
+            found |= _shas(v)
+    return found
+
+
+def parse_age(text: str) -> timedelta:
+    """`7d`, `12h`, `30m`, `45s` or `2w` as a timedelta."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text or "")
+    if not match:
+        raise ConfigError(f"invalid age {text!r}: use a number and a unit, e.g. 7d, 12h, 30m")
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match[2]]
+    return timedelta(**{unit: int(match[1])})

@@ -98,6 +98,42 @@ MIGRATIONS: list[dict[str, str]] = [
         CREATE INDEX lockstep_audit_thread ON lockstep_audit (thread_id, seq);
         """,
     },
+    # 2: artifact type, evaluation score, content location and supersession; one version
+    # number per (thread, name) even under concurrent writers; checkpoints a rollback left.
+    {
+        "sqlite": """
+        ALTER TABLE lockstep_artifacts ADD COLUMN type TEXT;
+        ALTER TABLE lockstep_artifacts ADD COLUMN score REAL;
+        ALTER TABLE lockstep_artifacts ADD COLUMN location TEXT;
+        ALTER TABLE lockstep_artifacts ADD COLUMN superseded_at TEXT;
+        CREATE UNIQUE INDEX lockstep_artifacts_name_version
+            ON lockstep_artifacts (thread_id, name, version);
+        CREATE INDEX lockstep_artifacts_sha ON lockstep_artifacts (sha256);
+        CREATE TABLE lockstep_checkpoint_marks (
+            thread_id TEXT NOT NULL,
+            checkpoint_id TEXT NOT NULL,
+            mark TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (thread_id, checkpoint_id)
+        );
+        """,
+        "postgres": """
+        ALTER TABLE lockstep_artifacts ADD COLUMN type TEXT;
+        ALTER TABLE lockstep_artifacts ADD COLUMN score DOUBLE PRECISION;
+        ALTER TABLE lockstep_artifacts ADD COLUMN location TEXT;
+        ALTER TABLE lockstep_artifacts ADD COLUMN superseded_at TEXT;
+        CREATE UNIQUE INDEX lockstep_artifacts_name_version
+            ON lockstep_artifacts (thread_id, name, version);
+        CREATE INDEX lockstep_artifacts_sha ON lockstep_artifacts (sha256);
+        CREATE TABLE lockstep_checkpoint_marks (
+            thread_id TEXT NOT NULL,
+            checkpoint_id TEXT NOT NULL,
+            mark TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (thread_id, checkpoint_id)
+        );
+        """,
+    },
 ]
 
 
@@ -216,6 +252,22 @@ class Database:
                 names = [d[0] for d in cur.description or ()]
                 return [dict(zip(names, r, strict=True)) for r in rows]
             return [dict(r) for r in rows]
+
+    def insert_unique(self, sql: str, params: Sequence[Any] = ()) -> bool:
+        """Run an INSERT; False (nothing written) when it violates a unique key, so a caller
+        racing another writer can re-read and retry."""
+        with self._lock:
+            try:
+                self._conn.execute(self._sql(sql), tuple(params))
+            except sqlite3.IntegrityError:
+                return False
+            except sqlite3.DatabaseError as exc:
+                raise StorageError(f"database {self.describe()} is unusable: {exc}") from None
+            except Exception as exc:
+                if type(exc).__name__ == "UniqueViolation":  # psycopg.errors.UniqueViolation
+                    return False
+                raise
+            return True
 
     def setup(self) -> None:
         """Create or upgrade lockstep's tables; safe to call from several processes."""

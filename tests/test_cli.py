@@ -155,14 +155,20 @@ def test_kill_9_during_drafting_then_resume(db: str, tmp_path: Path) -> None:
         crashed = watcher.status("k1")
         assert crashed.status == "drafting", crashed
         assert crashed.interrupted, crashed
-        research_before = [r for r in watcher.audit("k1") if r["detail"]["from"] == "researching"]
+        research_before = [
+            r
+            for r in watcher.audit("k1")
+            if r["kind"] == "transition" and r["detail"]["from"] == "researching"
+        ]
         sources_versions = watcher.artifacts.latest("k1", "sources").version
 
     done = cli("resume", "k1", db=db)
     assert "status  completed" in done.stdout
     with Lockstep(db) as after:
         audit = after.audit("k1")
-        research_after = [r for r in audit if r["detail"]["from"] == "researching"]
+        research_after = [
+            r for r in audit if r["kind"] == "transition" and r["detail"]["from"] == "researching"
+        ]
         assert research_after == research_before  # research did not run again
         log = after.transitions("k1")
         assert [t for t in log if t["from"] == "researching"] == [

@@ -8,6 +8,7 @@ import pytest
 
 import lockstep
 from lockstep import ArtifactError, ArtifactStore, Database, StorageError
+from lockstep.db import MIGRATIONS
 
 
 def test_public_api_is_exported() -> None:
@@ -20,7 +21,8 @@ def test_migrations_are_idempotent(db_url: str) -> None:
     Database(db_url).close()
     db = Database(db_url)
     db.setup()
-    assert [r["version"] for r in db.query("SELECT version FROM lockstep_migrations")] == [1]
+    versions = [r["version"] for r in db.query("SELECT version FROM lockstep_migrations")]
+    assert sorted(versions) == list(range(1, len(MIGRATIONS) + 1))
     db.close()
 
 

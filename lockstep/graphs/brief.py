@@ -26,6 +26,8 @@ from lockstep.state.brief import BriefInput, BriefOutput, BriefState
 __all__ = ["MACHINE", "build_graph", "check_inputs", "graph"]
 
 MACHINE = load_machine(Path(__file__).with_name("brief.yaml"))
+PARTIAL_WORK = ("outline", "sections", "draft")
+"""State keys whose artifacts `abandon` saves as `incomplete` versions (the work in progress)."""
 NODES = {"requested": intake, "researching": research, "drafting": drafting, "verifying": verifying}
 
 
