@@ -29,21 +29,22 @@ demo: $(STAMP)
 	$(VENV)/bin/lockstep verify .lockstep/$$THREAD.md --sources examples/corpus
 
 test: $(DEV)
-	$(VENV)/bin/ruff check lockstep tests benchmarks
+	$(VENV)/bin/ruff check lockstep tests benchmarks docs
 	$(VENV)/bin/pytest -n 2 --dist loadgroup --nbmake --nbmake-timeout=300 tests notebooks
 
 lint: $(DEV)
-	$(VENV)/bin/ruff check lockstep tests benchmarks
-	$(VENV)/bin/ruff format --check lockstep tests benchmarks
+	$(VENV)/bin/ruff check lockstep tests benchmarks docs
+	$(VENV)/bin/ruff format --check lockstep tests benchmarks docs
 
 format: $(DEV)
-	$(VENV)/bin/ruff format lockstep tests benchmarks
-	$(VENV)/bin/ruff check --fix lockstep tests benchmarks
+	$(VENV)/bin/ruff format lockstep tests benchmarks docs
+	$(VENV)/bin/ruff check --fix lockstep tests benchmarks docs
 
 notebooks: $(DEV)
 	$(PY) notebooks/build.py
 
 docs: $(DEV)
+	$(PY) docs/gen_workflows.py
 	$(VENV)/bin/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=300 \
 		--output-dir docs/notebooks notebooks/*.ipynb
 

@@ -1,0 +1,113 @@
+"""Write docs/WORKFLOWS.md from the workflow declarations, so the page cannot drift from them.
+
+python docs/gen_workflows.py          # rewrite the page
+python docs/gen_workflows.py --check  # exit 1 if the page is stale (run by the tests)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+from lockstep.artifacts.store import Artifact
+from lockstep.graphs import WORKFLOWS, workflow_machine
+from lockstep.machine import Machine, to_mermaid
+
+PAGE = Path(__file__).with_name("WORKFLOWS.md")
+
+INTRO = """\
+# Workflows
+
+Generated from the declarations by `docs/gen_workflows.py` (`make docs`); a test fails when
+this page and the YAML disagree. Each workflow is a state machine declared once in
+`lockstep/graphs/<name>.yaml`, compiled into a LangGraph `StateGraph`, checked statically and
+drawn from the same data.
+
+## Checkpoints
+
+Every step is one LangGraph superstep, run with `durability="sync"`: its checkpoint is on disk
+before the next step starts, so a crash loses at most the step in flight and `resume` re-runs
+only that step. A state that does its work in several steps loops on itself with a progress
+event (`batch_gathered`, `section_written`), and each of those steps is a checkpoint. A human
+gate is an `interrupt()`: its checkpoint holds the pending payload until a decision arrives,
+from any process. State holds `ArtifactRef(id, version, sha256)`, never documents, so
+checkpoints stay small (see BENCHMARKS.md).
+"""
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def machine_section(machine: Machine) -> str:
+    out = [f"## `{machine.name}`", ""]
+    if machine.description:
+        out += [machine.description.strip(), ""]
+    out += [
+        f"Initial state `{machine.initial}`; unexpected events go to `{machine.error_state}`.",
+        "",
+    ]
+    out += ["```mermaid", to_mermaid(machine).rstrip(), "```", ""]
+    out += ["| state | kind | timeout | what happens |", "|---|---|---|---|"]
+    for state in machine.states.values():
+        kind = {"step": "step", "human_gate": "human gate", "final": "final"}[state.type]
+        out.append(
+            f"| `{state.name}` | {kind} | {_duration(state.timeout)} | {_cell(state.description)} |"
+        )
+    out += ["", "| from | event | guard | to | increments |", "|---|---|---|---|---|"]
+    for t in machine.transitions:
+        guard = f"`{t.guard}`" if t.guard else ""
+        inc = ", ".join(t.increment)
+        out.append(f"| `{t.source}` | `{t.event}` | {guard} | `{t.target}` | {inc} |")
+    gates = [s for s in machine.states.values() if s.type == "human_gate"]
+    if gates:
+        out += ["", "| gate | decisions | comment required | extra fields |", "|---|---|---|---|"]
+        for gate in gates:
+            decisions = ", ".join(machine.decisions(gate.name))
+            needs = "; ".join(f"{d}: {', '.join(f)}" for d, f in gate.requires.items())
+            comments = ", ".join(gate.comment_required)
+            out.append(f"| `{gate.name}` | {decisions} | {comments} | {needs} |")
+    if machine.counters:
+        counters = "; ".join(f"`{name}` ({text})" for name, text in machine.counters.items())
+        out += ["", f"Guard counters: {counters}."]
+    return "\n".join(out) + "\n"
+
+
+def artifact_section() -> str:
+    out = [
+        "## Artifact schema",
+        "",
+        "Every output is a row in `lockstep_artifacts` (same database as the checkpoints) plus a",
+        "content-addressed blob (sha256, verified on every read). Fields of `Artifact`:",
+        "",
+        "| field | type |",
+        "|---|---|",
+    ]
+    for f in dataclasses.fields(Artifact):
+        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        out.append(f"| `{f.name}` | `{_cell(str(kind))}` |")
+    return "\n".join(out) + "\n"
+
+
+def render() -> str:
+    parts = [INTRO]
+    parts += [machine_section(workflow_machine(name)) for name in sorted(WORKFLOWS)]
+    parts.append(artifact_section())
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    text = render()
+    if "--check" in sys.argv:
+        sys.exit(0 if PAGE.exists() and PAGE.read_text() == text else 1)
+    PAGE.write_text(text)
