@@ -30,6 +30,7 @@ demo: $(STAMP)
 
 test: $(DEV)
 	$(VENV)/bin/ruff check lockstep tests benchmarks docs
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -n 2 --dist loadgroup --nbmake --nbmake-timeout=300 tests notebooks
 
 lint: $(DEV)

@@ -30,9 +30,10 @@ from lockstep.errors import (
     ThreadNotFound,
     ThreadStateError,
 )
-from lockstep.graphs import workflow_module
+from lockstep.graphs import workflow_machine, workflow_module
 from lockstep.graphs.context import RunContext, utcnow
 from lockstep.machine import decision_problem
+from lockstep.state.machine import ArtifactRef
 
 __all__ = ["Lockstep", "ThreadStatus"]
 
@@ -276,7 +277,7 @@ class Lockstep:
 
     def artifacts_of(self, thread_id: str) -> list[Artifact]:
         self._workflow_of(thread_id)
-        return self.artifacts.list(thread_id)
+        return self.artifacts.of_thread(thread_id)
 
     def artifact(self, thread_id: str, name: str = "final") -> tuple[Artifact, bytes]:
         """The latest version of a thread's named artifact and its verified content."""
@@ -350,9 +351,8 @@ class Lockstep:
     def _operator_node(self, current: ThreadStatus) -> str:
         """The node an operator action is recorded as: the one whose turn it is."""
         if current.next:
-            return current.next[0]
-        machine = workflow_module(current.workflow).MACHINE
-        return machine.initial
+            return str(current.next[0])
+        return workflow_machine(current.workflow).initial
 
     def rollback(
         self,
@@ -603,7 +603,7 @@ class Lockstep:
                 continue
             before = self._checkpoint_count(thread_id)
             deleted = before - (1 if keep_latest and before else 0)
-            removed_artifacts = len(self.artifacts.list(thread_id)) if artifacts else 0
+            removed_artifacts = len(self.artifacts.of_thread(thread_id)) if artifacts else 0
             if deleted <= 0 and not removed_artifacts:
                 continue
             report["threads"].append(
@@ -674,11 +674,11 @@ class Lockstep:
         self.close()
 
 
-def _refs(value: Any) -> list[dict[str, Any]]:
+def _refs(value: Any) -> list[ArtifactRef]:
     """Every ArtifactRef inside a state's values (dicts with id, version and sha256)."""
     if isinstance(value, Mapping):
         if {"id", "version", "sha256"} <= set(value):
-            return [dict(value)]
+            return [{"id": value["id"], "version": value["version"], "sha256": value["sha256"]}]
         return [r for v in value.values() for r in _refs(v)]
     if isinstance(value, list):
         return [r for v in value for r in _refs(v)]

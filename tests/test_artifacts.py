@@ -159,7 +159,7 @@ def test_concurrent_writers_get_distinct_versions(db_url: str) -> None:
         t.join()
     assert errors == []
     db = Database(db_url)
-    rows = ArtifactStore(db).list("t")
+    rows = ArtifactStore(db).of_thread("t")
     assert sorted(a.version for a in rows) == list(range(1, 21))
     assert len({a.id for a in rows}) == 1
     db.close()

@@ -323,10 +323,7 @@ class ArtifactStore:
 
     def _rows(self, where: str, params: Sequence[Any]) -> list[Artifact]:
         rows = self.db.query(f"SELECT * FROM lockstep_artifacts WHERE {where}", params)
-        return [
-            Artifact(**{**r, "inputs": json.loads(r["inputs"])})  # type: ignore[arg-type]
-            for r in rows
-        ]
+        return [Artifact(**{**r, "inputs": json.loads(r["inputs"])}) for r in rows]
 
     def meta(self, artifact_id: str, version: int | None = None) -> Artifact:
         """Metadata of one version (the latest when `version` is None)."""
@@ -361,7 +358,7 @@ class ArtifactStore:
         )
         return rows[0] if rows else None
 
-    def list(self, thread_id: str) -> list[Artifact]:
+    def of_thread(self, thread_id: str) -> list[Artifact]:
         """Every version of every artifact of a thread, oldest first."""
         return self._rows("thread_id = ? ORDER BY created_at, id, version", (thread_id,))
 
@@ -396,7 +393,7 @@ class ArtifactStore:
         """Ancestors (inputs and earlier versions, transitively) and descendants (versions
         that used this one as an input, transitively) of `ID[@VERSION]`."""
         root = self.get(spec)
-        rows = {(a.id, a.version): a for a in self.list(root.thread_id)}
+        rows = {(a.id, a.version): a for a in self.of_thread(root.thread_id)}
         users: dict[tuple[str, int], list[Artifact]] = {}
         for a in rows.values():
             for r in a.inputs:
@@ -436,7 +433,7 @@ class ArtifactStore:
         be empty) with a manifest.json of their metadata; built in a temporary sibling folder
         and renamed into place, so a failure leaves nothing half-written."""
         target = _safe_dir(directory)
-        items = self.list(thread_id)
+        items = self.of_thread(thread_id)
         if not items:
             raise ArtifactError(f"thread {thread_id} has no artifacts to export")
         target.parent.mkdir(parents=True, exist_ok=True)

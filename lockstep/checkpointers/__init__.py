@@ -27,17 +27,17 @@ def open_checkpointer(url: str | None = None) -> BaseCheckpointSaver[Any]:
         from langgraph.checkpoint.sqlite import SqliteSaver
 
         assert location.path is not None
-        saver: BaseCheckpointSaver[Any] = SqliteSaver(connect_sqlite(location.path))
+        saver = SqliteSaver(connect_sqlite(location.path))
         try:
-            saver.setup()  # type: ignore[attr-defined]
+            saver.setup()
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"cannot open SQLite database {location.path}: {exc}") from None
         return saver
     from langgraph.checkpoint.postgres import PostgresSaver
 
-    saver = PostgresSaver(connect_postgres(location.url))
-    saver.setup()  # type: ignore[attr-defined]
-    return saver
+    pg_saver = PostgresSaver(connect_postgres(location.url))
+    pg_saver.setup()
+    return pg_saver
 
 
 def close_checkpointer(saver: BaseCheckpointSaver[Any]) -> None:

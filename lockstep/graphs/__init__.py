@@ -23,4 +23,5 @@ def workflow_module(name: str) -> ModuleType:
 
 def workflow_machine(name: str) -> Machine:
     """The state-machine declaration of a named workflow (to draw, check or inspect it)."""
-    return workflow_module(name).MACHINE
+    machine: Machine = workflow_module(name).MACHINE
+    return machine

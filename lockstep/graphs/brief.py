@@ -31,7 +31,9 @@ PARTIAL_WORK = ("outline", "sections", "draft")
 NODES = {"requested": intake, "researching": research, "drafting": drafting, "verifying": verifying}
 
 
-def build_graph(checkpointer: BaseCheckpointSaver[Any] | None = None) -> CompiledStateGraph:
+def build_graph(
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
     """The compiled brief graph, with `checkpointer` for resumable threads."""
     builder = compile_machine(
         MACHINE,

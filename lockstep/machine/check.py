@@ -81,10 +81,10 @@ def check_machine(machine: Machine, fields: Collection[str] | None = None) -> li
             problems.append(f"{loc(s.line)}: only a human_gate may declare decision rules")
 
     reachable = _reachable(machine)
-    for s in states:
-        if s not in reachable:
+    for name, decl in states.items():
+        if name not in reachable:
             problems.append(
-                f"{loc(states[s].line)}: state {s!r} is unreachable from {machine.initial!r}"
+                f"{loc(decl.line)}: state {name!r} is unreachable from {machine.initial!r}"
             )
 
     problems.extend(f"{where}: {p}" for p in _unbounded_loops(machine))

@@ -216,7 +216,7 @@ def compile_machine(
     input_schema: type | None = None,
     output_schema: type | None = None,
     retry_policy: RetryPolicy | None = None,
-) -> StateGraph:
+) -> StateGraph[Any, Any, Any, Any]:
     """Check `machine` statically, bind node functions by state name, and build the graph.
 
     Returns the uncompiled builder; call `.compile(checkpointer=...)` on it.
@@ -230,7 +230,7 @@ def compile_machine(
     if problems:
         raise MachineError(machine.name, problems)
 
-    builder = StateGraph(
+    builder: StateGraph[Any, Any, Any, Any] = StateGraph(
         state_schema, context_schema, input_schema=input_schema, output_schema=output_schema
     )
     for decl in machine.states.values():

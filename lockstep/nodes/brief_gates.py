@@ -5,19 +5,22 @@ Review functions run again when a gate resumes, so they only read.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from langgraph.runtime import Runtime
 
 from lockstep.graphs.context import context_of, thread_of
 from lockstep.state.brief import BriefState
+from lockstep.state.machine import refs
 
 __all__ = ["HANDLERS", "REVIEWS"]
 
 
 def _research_summary(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
     ctx = context_of(runtime)
-    report = ctx.artifacts.json(state["research"]) if state.get("research") else None
+    research = state.get("research")
+    report = ctx.artifacts.json(research) if research else None
     return {
         "topic": state.get("topic"),
         "folders": state.get("sources") or [],
@@ -32,7 +35,8 @@ def _research_summary(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any
 
 def _review_draft(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
     ctx = context_of(runtime)
-    report = ctx.artifacts.json(state["report"]) if state.get("report") else {"failures": []}
+    report_ref = state.get("report")
+    report = ctx.artifacts.json(report_ref) if report_ref else {"failures": []}
     return {
         "topic": state.get("topic"),
         "draft": state.get("draft"),
@@ -43,7 +47,7 @@ def _review_draft(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
 
 
 def _after_missing_sources(
-    state: BriefState, runtime: Runtime[Any], answer: dict[str, Any]
+    state: BriefState, runtime: Runtime[Any], answer: Mapping[str, Any]
 ) -> dict[str, Any]:
     if answer["decision"] == "add_sources":
         folders = [*(state.get("sources") or []), str(answer["sources"])]
@@ -54,7 +58,7 @@ def _after_missing_sources(
 
 
 def _after_timeout(
-    state: BriefState, runtime: Runtime[Any], answer: dict[str, Any]
+    state: BriefState, runtime: Runtime[Any], answer: Mapping[str, Any]
 ) -> dict[str, Any]:
     if answer["decision"] == "retry":
         return {"research_started_at": None}
@@ -64,7 +68,7 @@ def _after_timeout(
 
 
 def _after_review(
-    state: BriefState, runtime: Runtime[Any], answer: dict[str, Any]
+    state: BriefState, runtime: Runtime[Any], answer: Mapping[str, Any]
 ) -> dict[str, Any]:
     if answer["decision"] == "approve" and state.get("draft"):
         ctx = context_of(runtime)
@@ -77,7 +81,7 @@ def _after_review(
             step="human_review",
             created_by=str(answer.get("by") or "unknown"),
             format="markdown",
-            inputs=[r for r in (draft, state.get("report")) if r],
+            inputs=refs(draft, state.get("report")),
         )
         return {"final": final}
     if answer["decision"] == "revise":

@@ -16,6 +16,7 @@ from lockstep.agents.prompts import OUTLINE, REVISE, SECTION, Outline, format_ev
 from lockstep.graphs.context import RunContext, context_of, thread_of
 from lockstep.research.citations import normalise_ws
 from lockstep.state.brief import BriefState
+from lockstep.state.machine import refs
 
 __all__ = ["assemble", "drafting", "evidence_items"]
 
@@ -28,10 +29,11 @@ _MARKER = re.compile(r"\[\^([A-Za-z0-9_-]+)\](?!:)")
 
 def evidence_items(ctx: RunContext, state: BriefState) -> list[dict[str, str]]:
     """The gathered quotes as numbered evidence (E1, E2, ...) in research order."""
-    if not state.get("research"):
+    research = state.get("research")
+    if not research:
         return []
-    report = ctx.artifacts.json(state["research"])
-    items = []
+    report = ctx.artifacts.json(research)
+    items: list[dict[str, str]] = []
     for source in report["sources"]:
         for quote in source["quotes"]:
             items.append(
@@ -55,9 +57,10 @@ def drafting(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
     ctx = context_of(runtime)
     if state.get("needs_revision") and state.get("draft"):
         return _revise(state, ctx, thread_of(runtime))
-    if not state.get("outline"):
+    outline_ref = state.get("outline")
+    if not outline_ref:
         return _plan(state, ctx, thread_of(runtime))
-    outline = ctx.artifacts.json(state["outline"])
+    outline = ctx.artifacts.json(outline_ref)
     done = state.get("sections") or []
     if len(done) < len(outline["sections"]):
         return _write_section(state, ctx, thread_of(runtime), outline, len(done))
@@ -75,10 +78,8 @@ def _plan(state: BriefState, ctx: RunContext, thread: str) -> dict[str, Any]:
         if ids:
             sections.append({**section.model_dump(), "evidence": ids})
     outline = {"title": planned.title or f"Policy brief: {state['topic']}", "sections": sections}
-    ref = (
-        ctx.artifacts.put(thread, "outline", outline, step="drafting", inputs=[state["research"]])
-        if state.get("research")
-        else ctx.artifacts.put(thread, "outline", outline, step="drafting")
+    ref = ctx.artifacts.put(
+        thread, "outline", outline, step="drafting", inputs=refs(state.get("research"))
     )
     body = [s for s in sections if s["heading"].lower() != "summary"]
     if len(body) < MIN_BODY_SECTIONS and not state.get("proceed_anyway"):
@@ -111,7 +112,7 @@ def _write_section(
         f"section-{index + 1}",
         f"## {plan['heading']}\n\n{text}\n",
         step="drafting",
-        inputs=[state["outline"]],
+        inputs=refs(state.get("outline")),
         format="markdown",
     )
     return {"event": "section_written", "sections": [*(state.get("sections") or []), ref]}
@@ -158,7 +159,7 @@ def _assemble(
 ) -> dict[str, Any]:
     sections = [ctx.artifacts.text(ref) for ref in state.get("sections") or []]
     text = assemble(outline["title"], sections)
-    inputs = [state["outline"], *(state.get("sections") or [])]
+    inputs = refs(state.get("outline"), *(state.get("sections") or []))
     ref = ctx.artifacts.put(
         thread, "draft", text, step="drafting", inputs=inputs, format="markdown"
     )
@@ -166,8 +167,10 @@ def _assemble(
 
 
 def _revise(state: BriefState, ctx: RunContext, thread: str) -> dict[str, Any]:
-    draft = ctx.artifacts.text(state["draft"])  # type: ignore[arg-type]
-    report = ctx.artifacts.text(state["report"]) if state.get("report") else "{}"
+    draft_ref, report_ref = state.get("draft"), state.get("report")
+    assert draft_ref is not None, "revise is only reached with a draft"
+    draft = ctx.artifacts.text(draft_ref)
+    report = ctx.artifacts.text(report_ref) if report_ref else "{}"
     messages = REVISE.format_messages(
         topic=state["topic"],
         report=report,
@@ -176,7 +179,7 @@ def _revise(state: BriefState, ctx: RunContext, thread: str) -> dict[str, Any]:
         feedback=_feedback(state),
     )
     text = str(ctx.model.invoke(messages).content).strip() + "\n"
-    inputs = [r for r in (state.get("draft"), state.get("report")) if r]
+    inputs = refs(draft_ref, report_ref)
     ref = ctx.artifacts.put(
         thread, "draft", text, step="drafting", inputs=inputs, format="markdown"
     )

@@ -61,9 +61,10 @@ def research(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
     ctx = context_of(runtime)
     thread = thread_of(runtime)
     now = ctx.clock()
+    research = state.get("research")
     report: dict[str, Any] = (
-        ctx.artifacts.json(state["research"])
-        if state.get("research")
+        ctx.artifacts.json(research)
+        if research
         else {"topic": state["topic"], "rounds": 0, "sources": [], "skipped": []}
     )
     queue = state.get("research_queue")

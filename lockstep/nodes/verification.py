@@ -31,8 +31,9 @@ def thread_sources(ctx: RunContext, state: BriefState) -> tuple[dict[str, str], 
         for doc in docs:
             texts[source_key(index, root, doc.path)] = doc.text
     gathered: set[str] = set()
-    if state.get("research"):
-        for source in ctx.artifacts.json(state["research"])["sources"]:
+    research = state.get("research")
+    if research:
+        for source in ctx.artifacts.json(research)["sources"]:
             texts[source["key"]] = ctx.artifacts.blobs.get(source["sha256"]).decode("utf-8")
             gathered.add(source["key"])
     return texts, gathered

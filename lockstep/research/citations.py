@@ -147,7 +147,7 @@ def _is_definition(line: str) -> bool:
 def body_paragraphs(markdown: str) -> list[tuple[int, str]]:
     """(first line, text) of each body paragraph: not a heading, rule or footnote definition."""
     paragraphs: list[tuple[int, str]] = []
-    start, lines = 0, []
+    start, lines = 0, list[str]()
     for number, line in enumerate([*markdown.splitlines(), ""], start=1):
         stripped = line.strip()
         structural = (

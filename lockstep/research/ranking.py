@@ -18,7 +18,10 @@ __all__ = ["Ranker", "rank_documents", "rank_quotes", "tokenize"]
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
     """Lower-cased word tokens without English stopwords, one list per text."""
-    return bm25s.tokenize(list(texts), stopwords="en", return_ids=False, show_progress=False)  # type: ignore[return-value]
+    tokens: list[list[str]] = bm25s.tokenize(
+        list(texts), stopwords="en", return_ids=False, show_progress=False
+    )
+    return tokens
 
 
 class Ranker:

@@ -15,6 +15,7 @@ __all__ = [
     "TransitionEntry",
     "append_log",
     "merge_counters",
+    "refs",
 ]
 
 MAX_LOG = 500
@@ -42,7 +43,14 @@ class Decision(TypedDict):
     at: str
 
 
-def append_log(left: list[TransitionEntry] | None, right: list[TransitionEntry] | None) -> list:
+def refs(*maybe: ArtifactRef | None) -> list[ArtifactRef]:
+    """The references that are set, in order: lineage inputs from optional state fields."""
+    return [r for r in maybe if r]
+
+
+def append_log(
+    left: list[TransitionEntry] | None, right: list[TransitionEntry] | None
+) -> list[TransitionEntry]:
     """Append transitions, keeping the newest MAX_LOG so checkpoints stay bounded."""
     return ((left or []) + (right or []))[-MAX_LOG:]
 
