@@ -570,6 +570,88 @@ def prune(
     out.print(f"{verb} {report['blobs']} unreferenced blobs")
 
 
+keys_app = typer.Typer(help="API keys for `lockstep serve` (only their hashes are stored).")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    user: Annotated[str, typer.Option(help="Who the key belongs to.")],
+    roles: Annotated[
+        str, typer.Option(help="Comma-separated: submitter, approver, operator, admin.")
+    ] = "submitter",
+    db: DbOption = None,
+) -> None:
+    """Create a key and print it once."""
+    from lockstep.db import Database
+    from lockstep.server.auth import create_key
+
+    with _errors():
+        database = Database(db)
+        key_id, key = create_key(database, user, [r.strip() for r in roles.split(",") if r.strip()])
+        database.close()
+    err.print(f"key {key_id} for {user} ({roles}); it is shown only now:")
+    out.print(key)
+
+
+@keys_app.command("list")
+def keys_list(as_json: JsonOption = False, db: DbOption = None) -> None:
+    """Every key: id, user, roles, created, revoked."""
+    from lockstep.db import Database
+    from lockstep.server.auth import list_keys
+
+    with _errors():
+        database = Database(db)
+        rows = list_keys(database)
+        database.close()
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("id", "user", "roles", "created", "revoked")
+    for r in rows:
+        table.add_row(
+            r["id"], r["user_name"], r["roles"], r["created_at"][:19], (r["revoked_at"] or "")[:19]
+        )
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(metavar="KEY_ID")], db: DbOption = None
+) -> None:
+    """Revoke a key: it stops working at once."""
+    from lockstep.db import Database
+    from lockstep.server.auth import revoke_key
+
+    with _errors():
+        database = Database(db)
+        revoke_key(database, key_id)
+        database.close()
+    out.print(f"revoked {key_id}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Everyone is the local admin (loopback only).")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Serve the REST API and a LangServe endpoint per workflow (`/docs` lists them)."""
+    import uvicorn
+
+    from lockstep.errors import ConfigError
+    from lockstep.server import create_app
+
+    with _errors():
+        if no_auth and host not in ("127.0.0.1", "localhost", "::1"):
+            raise ConfigError(f"--no-auth binds only to loopback, not {host!r}")
+        application = create_app(db, auth=not no_auth)
+        uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
 def main() -> None:
     app(prog_name="lockstep")
 

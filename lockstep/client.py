@@ -35,7 +35,7 @@ from lockstep.graphs.context import RunContext, utcnow
 from lockstep.machine import decision_problem
 from lockstep.state.machine import ArtifactRef
 
-__all__ = ["Lockstep", "ThreadStatus"]
+__all__ = ["Lockstep", "ThreadStatus", "resume_payload", "start_payload", "status_of"]
 
 OnUpdate = Callable[[str, Mapping[str, Any]], None]
 
@@ -68,6 +68,100 @@ class ThreadStatus:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def status_of(thread_id: str, workflow: str, snapshot: Any) -> ThreadStatus:
+    """A thread's status from its latest `StateSnapshot` (shared by the sync and async clients)."""
+    values = snapshot.values or {}
+    machine = workflow_machine(workflow)
+    status = values.get("status") or machine.initial
+    gate = None
+    if snapshot.interrupts:
+        pending = snapshot.interrupts[0]
+        gate = {**pending.value, "interrupt_id": pending.id}
+    is_final = (
+        not snapshot.next
+        and machine.states.get(status) is not None
+        and (machine.states[status].type == "final")
+    )
+    return ThreadStatus(
+        thread_id=thread_id,
+        workflow=workflow,
+        status=status,
+        final=is_final,
+        gate=gate,
+        interrupted=bool(snapshot.next) and gate is None,
+        next=list(snapshot.next),
+        counters=dict(values.get("counters") or {}),
+        transitions=list(values.get("transitions") or [])[-10:],
+        error=values.get("error"),
+        rejection_reason=values.get("rejection_reason"),
+        checkpoint_id=(snapshot.config or {}).get("configurable", {}).get("checkpoint_id"),
+        updated_at=snapshot.created_at,
+    )
+
+
+def resume_payload(
+    current: ThreadStatus,
+    decision: str | None,
+    *,
+    comment: str | None = None,
+    by: str | None = None,
+    **fields: Any,
+) -> Command[Any] | None:
+    """What resumes `current`: a `Command` answering its gate, or None to re-run the step a
+    crash interrupted. Refuses (raising, nothing changed) what LangGraph would get wrong:
+    a finished thread, a decision without a gate, a gate without an allowed decision."""
+    thread_id = current.thread_id
+    if current.final:
+        hint = (
+            "; an abandoned thread cannot be resumed"
+            if current.status == "abandoned"
+            else "; use rollback to continue from an earlier checkpoint"
+        )
+        raise ThreadStateError(
+            f"thread {thread_id} is {current.status}; there is nothing to resume{hint}"
+        )
+    if not current.next:
+        raise ThreadStateError(f"thread {thread_id} has no checkpoint to resume from")
+    gate = current.gate
+    if gate is None:
+        if decision is not None:
+            raise ThreadStateError(
+                f"thread {thread_id} is not waiting at a gate (interrupted in "
+                f"{', '.join(current.next)}); resume it without a decision"
+            )
+        return None
+    if decision is None:
+        raise InvalidDecision(
+            f"thread {thread_id} is waiting at gate {gate['gate']!r}: "
+            f"give a decision ({', '.join(gate['decisions'])})"
+        )
+    answer: dict[str, Any] = {"decision": decision, "comment": comment, "by": by or "unknown"}
+    answer.update({k: v for k, v in fields.items() if v is not None})
+    problem = decision_problem(gate, answer)
+    if problem:
+        raise InvalidDecision(problem)
+    if "sources" in answer:
+        workflow_module(current.workflow).check_inputs({"sources": [answer["sources"]]})
+    return Command(resume={gate["interrupt_id"]: answer})
+
+
+def start_payload(
+    db: Database,
+    workflow: str,
+    thread_id: str | None,
+    created_at: str,
+    created_by: str | None,
+    inputs: Mapping[str, Any],
+) -> tuple[str, dict[str, Any]]:
+    """Check a new run's inputs and register its thread; returns (thread_id, graph input)."""
+    payload = workflow_module(workflow).check_inputs(dict(inputs))
+    thread_id = thread_id or uuid.uuid4().hex
+    if db.thread(thread_id) is not None:
+        raise ThreadStateError(f"thread {thread_id!r} already exists; use resume")
+    db.register_thread(thread_id, workflow, created_at, payload, created_by)
+    return thread_id, payload
 
 
 class Lockstep:
@@ -154,12 +248,9 @@ class Lockstep:
         **inputs: Any,
     ) -> ThreadStatus:
         """Start a new thread and run it until it completes, is rejected or waits at a gate."""
-        module = workflow_module(workflow)
-        payload = module.check_inputs(inputs)
-        thread_id = thread_id or uuid.uuid4().hex
-        if self.db.thread(thread_id) is not None:
-            raise ThreadStateError(f"thread {thread_id!r} already exists; use resume")
-        self.db.register_thread(thread_id, workflow, self._clock().isoformat(), payload, created_by)
+        thread_id, payload = start_payload(
+            self.db, workflow, thread_id, self._clock().isoformat(), created_by, inputs
+        )
         self._drive(workflow, payload, thread_id, on_update)
         return self.status(thread_id)
 
@@ -175,42 +266,11 @@ class Lockstep:
     ) -> ThreadStatus:
         """Continue a thread from its last checkpoint: answer its pending gate with `decision`,
         or, after a crash, re-run the step that was interrupted (completed steps are not)."""
-        workflow = self._workflow_of(thread_id)
         current = self.status(thread_id)
-        if current.final:
-            hint = (
-                "; an abandoned thread cannot be resumed"
-                if current.status == "abandoned"
-                else "; use rollback to continue from an earlier checkpoint"
-            )
-            raise ThreadStateError(
-                f"thread {thread_id} is {current.status}; there is nothing to resume{hint}"
-            )
-        if not current.next:
-            raise ThreadStateError(f"thread {thread_id} has no checkpoint to resume from")
-        if current.gate is None:
-            if decision is not None:
-                raise ThreadStateError(
-                    f"thread {thread_id} is not waiting at a gate (interrupted in "
-                    f"{', '.join(current.next)}); resume it without a decision"
-                )
+        payload = resume_payload(current, decision, comment=comment, by=by, **fields)
+        if payload is None:
             self.db.record(thread_id, "resume", {"next": list(current.next)}, by or "unknown")
-            self._drive(workflow, None, thread_id, on_update)
-            return self.status(thread_id)
-        gate = current.gate
-        if decision is None:
-            raise InvalidDecision(
-                f"thread {thread_id} is waiting at gate {gate['gate']!r}: "
-                f"give a decision ({', '.join(gate['decisions'])})"
-            )
-        answer: dict[str, Any] = {"decision": decision, "comment": comment, "by": by or "unknown"}
-        answer.update({k: v for k, v in fields.items() if v is not None})
-        problem = decision_problem(gate, answer)
-        if problem:
-            raise InvalidDecision(problem)
-        if "sources" in answer:
-            workflow_module(workflow).check_inputs({"sources": [answer["sources"]]})
-        self._drive(workflow, Command(resume={gate["interrupt_id"]: answer}), thread_id, on_update)
+        self._drive(current.workflow, payload, thread_id, on_update)
         return self.status(thread_id)
 
     # -- inspecting ------------------------------------------------------------------------
@@ -219,33 +279,7 @@ class Lockstep:
         """The thread's state, pending gate, counters and last transitions."""
         workflow = self._workflow_of(thread_id)
         snapshot = self.graph(workflow).get_state(self._config(thread_id))
-        values = snapshot.values or {}
-        machine = workflow_module(workflow).MACHINE
-        status = values.get("status") or machine.initial
-        gate = None
-        if snapshot.interrupts:
-            pending = snapshot.interrupts[0]
-            gate = {**pending.value, "interrupt_id": pending.id}
-        is_final = (
-            not snapshot.next
-            and machine.states.get(status) is not None
-            and (machine.states[status].type == "final")
-        )
-        return ThreadStatus(
-            thread_id=thread_id,
-            workflow=workflow,
-            status=status,
-            final=is_final,
-            gate=gate,
-            interrupted=bool(snapshot.next) and gate is None,
-            next=list(snapshot.next),
-            counters=dict(values.get("counters") or {}),
-            transitions=list(values.get("transitions") or [])[-10:],
-            error=values.get("error"),
-            rejection_reason=values.get("rejection_reason"),
-            checkpoint_id=(snapshot.config or {}).get("configurable", {}).get("checkpoint_id"),
-            updated_at=snapshot.created_at,
-        )
+        return status_of(thread_id, workflow, snapshot)
 
     def values(self, thread_id: str) -> dict[str, Any]:
         """The thread's full current state values."""

@@ -134,6 +134,29 @@ MIGRATIONS: list[dict[str, str]] = [
         );
         """,
     },
+    # 3: API keys for the server (only a hash of each key is stored).
+    {
+        "sqlite": """
+        CREATE TABLE lockstep_api_keys (
+            id TEXT PRIMARY KEY,
+            user_name TEXT NOT NULL,
+            roles TEXT NOT NULL,
+            key_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        );
+        """,
+        "postgres": """
+        CREATE TABLE lockstep_api_keys (
+            id TEXT PRIMARY KEY,
+            user_name TEXT NOT NULL,
+            roles TEXT NOT NULL,
+            key_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        );
+        """,
+    },
 ]
 
 

@@ -1,0 +1,252 @@
+"""The threads, gates, artifacts and graphs API: REST over JSON, on the shared client.
+
+Routes are thin: each checks the caller (bearer key → `Principal`), hides other users'
+threads (404, not 403), and calls the same `Lockstep` methods the CLI and notebooks use.
+Sync routes run in FastAPI's thread pool; runs and gate answers use the async client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from lockstep.aclient import AsyncLockstep
+from lockstep.errors import ThreadNotFound
+from lockstep.graphs import WORKFLOWS, workflow_machine
+from lockstep.server.auth import LOCAL, Principal, authenticate
+
+__all__ = ["authenticated", "require", "router"]
+
+
+def require(principal: Principal, role: str) -> None:
+    """Refuse (403) a caller without `role` (admins have every role)."""
+    if not principal.can(role):
+        raise HTTPException(403, f"user {principal.user!r} lacks the {role!r} role")
+
+
+def client_of(request: Request) -> AsyncLockstep:
+    client: AsyncLockstep = request.app.state.lockstep
+    return client
+
+
+async def authenticated(request: Request) -> Principal:
+    """The caller, from `Authorization: Bearer <key>`; with `--no-auth`, the local admin."""
+    if not request.app.state.auth:
+        request.state.principal = LOCAL
+        return LOCAL
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    principal = None
+    if scheme.lower() == "bearer" and key.strip():
+        principal = await asyncio.to_thread(authenticate, client_of(request).db, key.strip())
+    if principal is None:
+        raise HTTPException(401, "a valid API key is required", {"WWW-Authenticate": "Bearer"})
+    request.state.principal = principal
+    return principal
+
+
+router = APIRouter(dependencies=[Depends(authenticated)])
+Caller = Depends(authenticated)
+
+
+def owned(request: Request, principal: Principal, thread_id: str) -> dict[str, Any]:
+    """The thread's row if the caller may see it; another user's thread reads as unknown."""
+    row = client_of(request).db.thread(thread_id)
+    if row is None or not principal.owns(row["created_by"]):
+        raise ThreadNotFound(thread_id)
+    return row
+
+
+class StartRequest(BaseModel):
+    """Start a thread of `workflow` with its inputs; it runs until it ends or waits at a gate."""
+
+    workflow: str = Field(examples=["brief"])
+    inputs: dict[str, Any] = Field(
+        examples=[{"topic": "Should Calder Bay cap short-term rentals?", "sources": ["corpus"]}]
+    )
+    thread_id: str | None = None
+
+
+class Decision(BaseModel):
+    """An answer for the thread's pending gate; the deciding user comes from the API key."""
+
+    decision: str
+    comment: str | None = None
+    sources: str | None = None
+
+
+class Rollback(BaseModel):
+    to: str | None = Field(default=None, description="A checkpoint id from the history.")
+    state: str | None = Field(default=None, description="Or: the latest entry into this state.")
+    reason: str | None = None
+
+
+class Reason(BaseModel):
+    reason: str
+
+
+@router.get("/threads", tags=["threads"])
+def list_threads(request: Request, principal: Principal = Caller) -> list[dict[str, Any]]:
+    """The caller's threads (every thread, for admins)."""
+    return [
+        {k: row[k] for k in ("thread_id", "workflow", "created_at", "created_by")}
+        for row in client_of(request).db.threads()
+        if principal.owns(row["created_by"])
+    ]
+
+
+@router.post("/threads", tags=["threads"])
+async def start_thread(
+    body: StartRequest, request: Request, principal: Principal = Caller
+) -> dict[str, Any]:
+    """Start a thread and run it to its next stop (completed, rejected or a gate)."""
+    require(principal, "submitter")
+    if body.workflow not in WORKFLOWS:
+        raise HTTPException(404, f"unknown workflow {body.workflow!r}")
+    client = client_of(request)
+    status = await client.run(
+        body.workflow, thread_id=body.thread_id, created_by=principal.user, **body.inputs
+    )
+    return status.to_dict()
+
+
+@router.get("/threads/{thread_id}", tags=["threads"])
+def get_thread(thread_id: str, request: Request, principal: Principal = Caller) -> dict[str, Any]:
+    """Current state, pending gate, counters and last transitions."""
+    owned(request, principal, thread_id)
+    return client_of(request).sync.status(thread_id).to_dict()
+
+
+@router.get("/threads/{thread_id}/history", tags=["threads"])
+def get_history(
+    thread_id: str, request: Request, principal: Principal = Caller
+) -> list[dict[str, Any]]:
+    """Every checkpoint, newest first."""
+    owned(request, principal, thread_id)
+    return client_of(request).sync.history(thread_id)
+
+
+@router.post("/threads/{thread_id}/decision", tags=["gates"])
+async def decide(
+    thread_id: str, body: Decision, request: Request, principal: Principal = Caller
+) -> dict[str, Any]:
+    """Answer the pending gate (409, thread unchanged, when the gate does not allow it)."""
+    require(principal, "approver")
+    owned(request, principal, thread_id)
+    fields = {"sources": body.sources} if body.sources else {}
+    status = await client_of(request).resume(
+        thread_id, body.decision, comment=body.comment, by=principal.user, **fields
+    )
+    return status.to_dict()
+
+
+@router.post("/threads/{thread_id}/rollback", tags=["recovery"])
+def rollback(
+    thread_id: str, body: Rollback, request: Request, principal: Principal = Caller
+) -> dict[str, Any]:
+    """Continue from an earlier checkpoint as a fork; later history is kept, superseded."""
+    require(principal, "operator")
+    owned(request, principal, thread_id)
+    status = client_of(request).sync.rollback(
+        thread_id, to=body.to, state=body.state, reason=body.reason, by=principal.user
+    )
+    return status.to_dict()
+
+
+@router.post("/threads/{thread_id}/escalate", tags=["recovery"])
+def escalate(
+    thread_id: str, body: Reason, request: Request, principal: Principal = Caller
+) -> dict[str, Any]:
+    """Halt the thread and route it to its workflow's human review gate."""
+    require(principal, "operator")
+    owned(request, principal, thread_id)
+    return (
+        client_of(request).sync.escalate(thread_id, reason=body.reason, by=principal.user).to_dict()
+    )
+
+
+@router.post("/threads/{thread_id}/abandon", tags=["recovery"])
+def abandon(
+    thread_id: str, body: Reason, request: Request, principal: Principal = Caller
+) -> dict[str, Any]:
+    """Mark the thread abandoned, saving its work in progress as incomplete artifacts."""
+    require(principal, "operator")
+    owned(request, principal, thread_id)
+    return (
+        client_of(request).sync.abandon(thread_id, reason=body.reason, by=principal.user).to_dict()
+    )
+
+
+@router.get("/threads/{thread_id}/artifacts", tags=["artifacts"])
+def thread_artifacts(
+    thread_id: str, request: Request, principal: Principal = Caller
+) -> list[dict[str, Any]]:
+    """Every artifact version of the thread, oldest first, with lineage inputs."""
+    owned(request, principal, thread_id)
+    return [a.to_dict() for a in client_of(request).sync.artifacts_of(thread_id)]
+
+
+@router.get("/artifacts/{spec}", tags=["artifacts"])
+def get_artifact(
+    spec: str,
+    request: Request,
+    principal: Principal = Caller,
+    diff: str | None = Query(default=None, description="Another ID@VERSION to diff against."),
+) -> dict[str, Any]:
+    """One artifact version (`ID` or `ID@VERSION`) with its content, versions and lineage."""
+    client = client_of(request).sync
+    meta, content = client.artifact_content(spec)
+    owned(request, principal, meta.thread_id)
+    doc: dict[str, Any] = {**meta.to_dict(), "content": content.decode("utf-8", "replace")}
+    doc["versions"] = [
+        a.version for a in client.artifacts.of_thread(meta.thread_id) if a.id == meta.id
+    ]
+    if diff:
+        other = client.artifact_meta(diff)
+        owned(request, principal, other.thread_id)
+        doc["diff"] = client.artifact_diff(diff, spec)
+    return doc
+
+
+@router.get("/gates", tags=["gates"])
+def list_gates(
+    request: Request, principal: Principal = Caller, overdue: bool = False
+) -> list[dict[str, Any]]:
+    """Threads waiting at a gate (only those past their deadline with `overdue=true`)."""
+    client = client_of(request).sync
+    now = client.context().clock().isoformat()
+    waiting = []
+    for row in client.db.threads():
+        if not principal.owns(row["created_by"]):
+            continue
+        status = client.status(row["thread_id"])
+        if status.gate is None:
+            continue
+        deadline = status.gate.get("deadline")
+        if overdue and not (deadline and deadline < now):
+            continue
+        waiting.append({"thread_id": status.thread_id, "workflow": status.workflow, **status.gate})
+    return waiting
+
+
+@router.get("/graphs/{name}/diagram", tags=["graphs"])
+def diagram(
+    name: str, format: str = Query(default="mermaid", pattern="^(mermaid|png)$")
+) -> Response:
+    """The workflow's state machine as Mermaid text or a PNG (drawn offline)."""
+    import tempfile
+    from pathlib import Path
+
+    from lockstep.machine import to_mermaid, write_png
+
+    if name not in WORKFLOWS:
+        raise HTTPException(404, f"unknown workflow {name!r}")
+    machine = workflow_machine(name)
+    if format == "mermaid":
+        return Response(to_mermaid(machine), media_type="text/plain")
+    with tempfile.TemporaryDirectory() as tmp:
+        png = write_png(machine, Path(tmp) / f"{name}.png").read_bytes()
+    return Response(png, media_type="image/png")

@@ -1,0 +1,143 @@
+"""`create_app()`: the FastAPI app behind `lockstep serve`, and routers other apps can mount.
+
+One `AsyncLockstep` (async savers) lives for the app's lifespan. Errors from lockstep map to
+JSON with a fitting status; bodies over 1 MB are refused before they are read whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lockstep.aclient import AsyncLockstep
+from lockstep.errors import (
+    ArtifactError,
+    ConfigError,
+    LockstepError,
+    SourcesError,
+    StorageError,
+    ThreadNotFound,
+    ThreadStateError,
+)
+from lockstep.graphs import WORKFLOWS
+from lockstep.server.api import authenticated, router
+from lockstep.server.endpoints import (
+    EndpointInput,
+    EndpointOutput,
+    WorkflowEndpoint,
+    thread_config,
+)
+
+__all__ = ["MAX_BODY", "create_app"]
+
+MAX_BODY = 1_000_000
+"""Largest request body accepted, in bytes (413 beyond)."""
+
+_STATUS: tuple[tuple[type[LockstepError], int], ...] = (
+    (ThreadNotFound, 404),
+    (ArtifactError, 404),
+    (ThreadStateError, 409),
+    (SourcesError, 422),
+    (ConfigError, 422),
+    (StorageError, 503),
+)
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413, counting as they stream in."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await JSONResponse({"detail": "request body over 1 MB"}, 413)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await JSONResponse({"detail": "request body over 1 MB"}, 413)(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(database_url: str | None = None, *, auth: bool = True, **options: Any) -> FastAPI:
+    """The server: LangServe routes per workflow at `/langserve/<name>`, the REST API, health.
+
+    `auth=False` makes every caller the local admin (for `--no-auth` on loopback only)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with client:
+            yield
+
+    client = AsyncLockstep(database_url, **options)
+    app = FastAPI(
+        title="lockstep",
+        version="0.1.0",
+        description="Checkpointed, guarded, resumable LangGraph workflows.",
+        lifespan=lifespan,
+    )
+    app.state.lockstep = client
+    app.state.auth = auth
+
+    @app.exception_handler(LockstepError)
+    async def lockstep_error(request: Request, exc: LockstepError) -> JSONResponse:
+        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
+        return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, bool]:
+        """The process is up."""
+        return {"ok": True}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz() -> JSONResponse:
+        """The database answers."""
+        try:
+            await asyncio.to_thread(client.db.query, "SELECT 1 AS one")
+        except Exception as exc:  # any failure means not ready; say which
+            return JSONResponse({"ok": False, "detail": str(exc).splitlines()[0]}, 503)
+        return JSONResponse({"ok": True})
+
+    app.include_router(router)
+    from langserve import add_routes
+
+    for name in sorted(WORKFLOWS):
+        add_routes(
+            app,
+            WorkflowEndpoint(name, client),
+            path=f"/langserve/{name}",
+            input_type=EndpointInput,
+            output_type=EndpointOutput,
+            per_req_config_modifier=thread_config,
+            dependencies=[Depends(authenticated)],
+            enable_feedback_endpoint=False,
+            disabled_endpoints=["stream_log"],
+        )
+    app.add_middleware(BodyLimit)
+    return app
