@@ -5,6 +5,7 @@
     ├── MachineError         a state-machine declaration that fails its static checks
     ├── StorageError         the database or blob store cannot be opened or is corrupt
     ├── SourcesError         a sources folder that is missing, not a folder, or empty
+    ├── RequestError         a workflow request with missing or invalid fields
     ├── ThreadNotFound       no thread with that ID in this database
     ├── ThreadStateError     the thread cannot do what was asked in its current state
     │   └── InvalidDecision  a gate decision the pending gate does not allow
@@ -21,6 +22,7 @@ __all__ = [
     "InvalidDecision",
     "LockstepError",
     "MachineError",
+    "RequestError",
     "SourcesError",
     "StorageError",
     "ThreadNotFound",
@@ -53,6 +55,10 @@ class StorageError(LockstepError):
 
 class SourcesError(LockstepError):
     """A sources folder that is missing, is not a folder, or holds no readable document."""
+
+
+class RequestError(LockstepError):
+    """A workflow request with missing or invalid fields, each named in the message."""
 
 
 class ThreadNotFound(LockstepError):

@@ -174,6 +174,12 @@ class OfflineChatModel(BaseChatModel):
             result = self._section(prompt)
         elif task == "revise":
             result = self._revise(prompt)
+        elif task == "objectives":
+            result = _objectives(prompt)
+        elif task == "assessments":
+            result = _assessments(prompt)
+        elif task == "activities":
+            result = _activities(prompt)
         else:
             result = ""
         tools = kwargs.get("tools") or []
@@ -327,3 +333,118 @@ def _drop_sentences(markdown: str, labels: set[str]) -> str:
         if text and set(_MARKER.findall(text)) & defined:
             out.append(text)
     return "\n\n".join(out).strip()
+
+
+# -- compliance training -------------------------------------------------------------------
+
+_OBJECTIVE_LINE = re.compile(r'^\[(O\d+)\] \((\w+)\) (.+?) \| "(.*)"$')
+_LEVELS = (
+    ("understand", "explain"),
+    ("apply", "apply"),
+    ("analyze", "distinguish"),
+    ("evaluate", "assess"),
+    ("remember", "identify"),
+    ("create", "plan"),
+)
+_WRONG = (
+    "The policy leaves this to each employee's own judgement.",
+    "This rule applies only to new employees in their first year.",
+    "Managers may waive this rule without writing anything down.",
+)
+
+
+def _objective_lines(prompt: str) -> list[dict[str, str]]:
+    items = []
+    for line in _tag(prompt, "objectives").splitlines():
+        match = _OBJECTIVE_LINE.match(line.strip())
+        if match:
+            oid, level, text, quote = match.groups()
+            items.append({"id": oid, "level": level, "text": text, "quote": quote})
+    return items
+
+
+def _clause(quote: str) -> str:
+    """A policy sentence as a clause after "the rule that": first word lower-cased unless it
+    is an acronym or a number."""
+    first, _, rest = quote.strip().partition(" ")
+    if first[:1].isupper() and not first.isupper() and not any(c.isdigit() for c in first):
+        first = first[0].lower() + first[1:]
+    return f"{first} {rest}".strip().rstrip(".!?")
+
+
+def _objectives(prompt: str) -> dict[str, Any]:
+    """One objective per strongest policy requirement, about one per ten minutes; a
+    reviewer's comment moves the selection on by one so the redesign differs."""
+    evidence = _evidence(prompt)
+    try:
+        minutes = int(_field(prompt, "Duration") or 30)
+    except ValueError:
+        minutes = 30
+    count = max(2, min(6, minutes // 10))
+    offset = 1 if "Reviewer's comment" in prompt else 0
+    chosen: list[dict[str, str]] = []
+    sources: set[str] = set()
+    for item in evidence[offset:] + evidence[:offset]:
+        if item["source"] in sources and len(sources) < len({e["source"] for e in evidence}):
+            continue
+        chosen.append(item)
+        sources.add(item["source"])
+        if len(chosen) == count:
+            break
+    objectives = []
+    for n, item in enumerate(chosen, start=1):
+        level, verb = _LEVELS[(n - 1) % len(_LEVELS)]
+        text = f"{verb.capitalize()} the rule that {_clause(item['quote'])}."
+        objectives.append(
+            {"id": f"O{n}", "text": text, "level": level, "verb": verb, "evidence": item["id"]}
+        )
+    return {"title": f"Annual training: {_field(prompt, 'Topic')}", "objectives": objectives}
+
+
+def _distractor(quote: str) -> str | None:
+    """The rule made wrong: a changed number, or a duty turned into an option."""
+    number = re.search(r"\d+", quote)
+    if number:
+        value = int(number.group(0))
+        return quote[: number.start()] + str(value * 10 if value else 1) + quote[number.end() :]
+    if " must " in quote:
+        return quote.replace(" must ", " may choose whether to ", 1)
+    return None
+
+
+def _assessments(prompt: str) -> dict[str, Any]:
+    items = []
+    for n, obj in enumerate(_objective_lines(prompt), start=1):
+        correct = obj["quote"]
+        wrong = [w for w in (_distractor(correct), *_WRONG) if w][:3]
+        position = (n - 1) % (len(wrong) + 1)
+        options = [*wrong[:position], correct, *wrong[position:]]
+        items.append(
+            {
+                "id": f"Q{n}",
+                "objectives": [obj["id"]],
+                "stem": "Which statement is correct under the policy?",
+                "options": options,
+                "answer": position,
+            }
+        )
+    return {"items": items}
+
+
+def _activities(prompt: str) -> dict[str, Any]:
+    activities = []
+    for n, obj in enumerate(_objective_lines(prompt), start=1):
+        activities.append(
+            {
+                "id": f"A{n}",
+                "objectives": [obj["id"]],
+                "title": f"Practice {n}: {obj['level']}",
+                "instructions": (
+                    f"Read the rule. {obj['quote']} A colleague asks what it means for them. "
+                    "Write two lines in reply. Then check your reply against the rule."
+                ),
+                "media": [],
+                "links": [{"text": "Read the full policy", "href": "#policy"}],
+            }
+        )
+    return {"activities": activities}

@@ -11,7 +11,7 @@ from lockstep.machine.spec import Machine
 
 __all__ = ["WORKFLOWS", "workflow_machine", "workflow_module"]
 
-WORKFLOWS = {"brief": "lockstep.graphs.brief"}
+WORKFLOWS = {"brief": "lockstep.graphs.brief", "training": "lockstep.graphs.training"}
 
 
 def workflow_module(name: str) -> ModuleType:

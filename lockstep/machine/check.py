@@ -79,6 +79,8 @@ def check_machine(machine: Machine, fields: Collection[str] | None = None) -> li
                     problems.append(f"{loc(s.line)}: gate {s.name!r} names unknown decision {d!r}")
         elif s.comment_required or s.requires:
             problems.append(f"{loc(s.line)}: only a human_gate may declare decision rules")
+        if s.branches and s.type != "step":
+            problems.append(f"{loc(s.line)}: only a step may declare parallel branches")
 
     reachable = _reachable(machine)
     for name, decl in states.items():

@@ -25,7 +25,15 @@ from lockstep.errors import MachineError
 from lockstep.machine.check import check_machine
 from lockstep.machine.spec import Machine
 
-__all__ = ["GateHandler", "Journal", "NodeFn", "compile_machine", "gate_deadline", "now_iso"]
+__all__ = [
+    "GateHandler",
+    "Journal",
+    "NodeFn",
+    "branch_node",
+    "compile_machine",
+    "gate_deadline",
+    "now_iso",
+]
 
 NodeFn = Callable[[Any, Runtime[Any]], Mapping[str, Any] | None]
 ReviewFn = Callable[[Any, Runtime[Any]], Mapping[str, Any]]
@@ -113,9 +121,24 @@ def _guards(machine: Machine, source: str, event: str) -> str:
     return ", ".join(guards) or "none declared"
 
 
+def branch_node(state: str, branch: str) -> str:
+    """The node name of one parallel branch of a step state."""
+    return f"{state}.{branch}"
+
+
+def _entry(machine: Machine, target: str) -> str | list[str]:
+    """Where entering `target` starts: END for a final state, its branches (run in parallel,
+    in one superstep) for a step that has them, else its own node."""
+    decl = machine.states[target]
+    if decl.type == "final":
+        return END
+    if decl.branches:
+        return [branch_node(target, b) for b in decl.branches]
+    return target
+
+
 def _goto(machine: Machine, update: dict[str, Any]) -> Command[str]:
-    target = update["status"]
-    return Command(update=update, goto=END if machine.states[target].type == "final" else target)
+    return Command(update=update, goto=_entry(machine, update["status"]))
 
 
 def _step_node(machine: Machine, name: str, fn: NodeFn) -> Callable[..., Command[str]]:
@@ -224,7 +247,9 @@ def compile_machine(
     problems = check_machine(machine, state_fields(state_schema))
     steps = [s.name for s in machine.states.values() if s.type == "step"]
     problems += [f"step state {s!r} has no node function bound" for s in steps if s not in nodes]
-    known = set(machine.states)
+    branches = [branch_node(s.name, b) for s in machine.states.values() for b in s.branches]
+    problems += [f"branch {b!r} has no node function bound" for b in branches if b not in nodes]
+    known = set(machine.states) | set(branches)
     for label, mapping in (("node", nodes), ("review", reviews or {}), ("handler", handlers or {})):
         problems += [f"{label} bound to unknown state {s!r}" for s in mapping if s not in known]
     if problems:
@@ -243,9 +268,21 @@ def compile_machine(
                 machine, decl.name, (reviews or {}).get(decl.name), (handlers or {}).get(decl.name)
             )
         targets = {t.target for t in machine.outgoing(decl.name)} | {machine.error_state}
-        destinations = {END if machine.states[t].type == "final" else t for t in targets}
+        destinations: set[str] = set()
+        for target in targets:
+            entry = _entry(machine, target)
+            destinations.update([entry] if isinstance(entry, str) else entry)
         builder.add_node(
             decl.name, action, retry_policy=retry_policy, destinations=tuple(sorted(destinations))
         )
-    builder.add_edge(START, machine.initial)
+        if decl.branches:
+            names = [branch_node(decl.name, b) for b in decl.branches]
+            for name in names:
+                # a branch returns only its own results (merged by the state's reducers); the
+                # step's function runs once both are in, and raises the event
+                builder.add_node(name, nodes[name], retry_policy=retry_policy)  # type: ignore[arg-type]
+            builder.add_edge(names, decl.name)
+    start = _entry(machine, machine.initial)
+    for node in [start] if isinstance(start, str) else start:
+        builder.add_edge(START, node)
     return builder

@@ -49,6 +49,8 @@ class StateDecl:
     description: str = ""
     comment_required: tuple[str, ...] = ()
     requires: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    branches: tuple[str, ...] = ()
+    """Parallel branches a step runs before its own function merges their results."""
     line: int | None = None
 
 
@@ -193,6 +195,7 @@ def _build(data: Mapping[str, Any], where: str, path: str | None, name: str | No
             description=str(body.get("description", "")),
             comment_required=tuple(body.get("comment_required") or ()),
             requires=requires,
+            branches=tuple(str(b) for b in (body.get("branches") or ())),
             line=body.get("__line__"),
         )
 

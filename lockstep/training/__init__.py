@@ -1,0 +1,1 @@
+"""Code checks and packaging for the compliance-training workflow (no model involved)."""
