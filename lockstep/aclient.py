@@ -13,7 +13,14 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from lockstep.checkpointers import open_async_checkpointer
-from lockstep.client import Lockstep, ThreadStatus, resume_payload, start_payload, status_of
+from lockstep.client import (
+    Lockstep,
+    ThreadStatus,
+    claim_gate,
+    resume_payload,
+    start_payload,
+    status_of,
+)
 from lockstep.errors import ThreadNotFound
 from lockstep.graphs import workflow_module
 
@@ -115,6 +122,8 @@ class AsyncLockstep:
             await asyncio.to_thread(
                 self.db.record, thread_id, "resume", {"next": current.next}, by or "unknown"
             )
+        else:
+            await asyncio.to_thread(claim_gate, self.db, current, str(decision), by)
         return current.workflow, payload
 
     async def run(self, workflow: str, **kwargs: Any) -> ThreadStatus:

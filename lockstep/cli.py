@@ -23,7 +23,7 @@ from rich.tree import Tree
 from typer.core import TyperGroup
 
 from lockstep.client import Lockstep, ThreadStatus
-from lockstep.errors import LockstepError
+from lockstep.errors import ConfigError, LockstepError
 
 __all__ = ["app", "main"]
 
@@ -162,6 +162,58 @@ def run_brief(
     _finish(st)
 
 
+@run_app.command("training")
+def run_training(
+    topic: Annotated[str | None, typer.Option(help="What the course covers.")] = None,
+    sources: Annotated[
+        list[Path] | None, typer.Option(help="Folder(s) of the policies to cover.")
+    ] = None,
+    audience: Annotated[str | None, typer.Option(help="Who takes the course.")] = None,
+    duration: Annotated[int | None, typer.Option(help="Course length in minutes.")] = None,
+    deadline: Annotated[str | None, typer.Option(help="Date the course must be live.")] = None,
+    language: Annotated[str | None, typer.Option(help="Language code, e.g. en.")] = None,
+    request: Annotated[
+        Path | None, typer.Option(help="A YAML request file (options given here override it).")
+    ] = None,
+    thread_id: Annotated[str | None, typer.Option(help="Thread ID (default: random).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Design an annual compliance course; stops at each approval gate."""
+    from lockstep.errors import RequestError
+    from lockstep.machine.spec import load_yaml
+
+    thread_id = thread_id or uuid.uuid4().hex
+    with _errors(thread_id):
+        inputs: dict[str, Any] = {}
+        if request is not None:
+            try:
+                text = request.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise RequestError(f"cannot read request {request}: {exc.strerror}") from None
+            loaded = load_yaml(text, str(request))
+            if not isinstance(loaded, Mapping):
+                raise RequestError(f"{request}: a request must be a mapping of fields")
+            inputs = {k: v for k, v in loaded.items() if k != "__line__"}
+        given = {
+            "topic": topic,
+            "sources": [str(s) for s in sources] if sources else None,
+            "audience": audience,
+            "duration": duration,
+            "deadline": deadline,
+            "language": language,
+        }
+        inputs.update({k: v for k, v in given.items() if v is not None})
+        if "deadline" in inputs:
+            inputs["deadline"] = str(inputs["deadline"])
+        client = _client(db)
+        err.print(f"thread {thread_id}")
+        with _Progress() as progress:
+            st = client.run("training", thread_id=thread_id, on_update=progress, **inputs)
+        _report(st)
+        out.print(f"path    {_path(client.transitions(thread_id))}")
+    _finish(st)
+
+
 @app.command()
 def resume(
     thread_id: Annotated[str, typer.Argument(metavar="THREAD")],
@@ -244,6 +296,12 @@ def show(
         str, typer.Option(help="Artifact name: final, draft, outline, ...")
     ] = "final",
     as_json: JsonOption = False,
+    open_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--open", help="Write a zip artifact (the SCORM package) into this folder to preview."
+        ),
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Print a thread's artifact (the final brief by default)."""
@@ -251,6 +309,11 @@ def show(
 
     with _errors(thread_id):
         meta, content = _client(db).artifact(thread_id, artifact)
+        if open_dir is not None:
+            out.print(_preview(content, open_dir))
+            return
+        if meta.format == "zip":
+            raise ConfigError(f"{meta.name} is a zip archive: preview it with --open DIR")
     text = content.decode("utf-8", errors="replace")
     if not as_json:
         out.print(text, markup=False)
@@ -260,6 +323,28 @@ def show(
         citations, _ = parse_citations(text)
         doc["citations"] = [{"n": c.label, "source": c.source, "quote": c.quote} for c in citations]
     out.print_json(json.dumps(doc))
+
+
+def _preview(content: bytes, folder: Path) -> Path:
+    """Unpack a package into an empty `folder` (refusing paths that escape it); the first
+    page to open."""
+    import io
+    import zipfile
+
+    if folder.exists() and any(folder.iterdir()):
+        raise ConfigError(f"preview folder {folder} is not empty")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(content))
+    except zipfile.BadZipFile:
+        raise ConfigError("this artifact is not a zip archive") from None
+    root = folder.resolve()
+    for name in archive.namelist():
+        if not (root / name).resolve().is_relative_to(root):
+            raise ConfigError(f"archive entry {name!r} would land outside {folder}")
+    folder.mkdir(parents=True, exist_ok=True)
+    archive.extractall(folder)  # every entry was checked above
+    pages = sorted(n for n in archive.namelist() if n.endswith(".html"))
+    return folder / (pages[0] if pages else "")
 
 
 @app.command()
@@ -570,6 +655,49 @@ def prune(
     out.print(f"{verb} {report['blobs']} unreferenced blobs")
 
 
+@app.command()
+def gates(
+    overdue: Annotated[bool, typer.Option(help="Only gates past their deadline.")] = False,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Every thread waiting at a human gate, across workflows, with its deadline."""
+    with _errors():
+        waiting = _client(db).gates(overdue=overdue)
+    if as_json:
+        out.print_json(json.dumps(waiting, default=str))
+        return
+    table = Table("thread", "workflow", "gate", "decisions", "deadline", "overdue")
+    for g in waiting:
+        table.add_row(
+            g["thread_id"],
+            g["workflow"],
+            g["gate"],
+            ", ".join(g["decisions"]),
+            (g.get("deadline") or "")[:19],
+            "yes" if g["overdue"] else "",
+        )
+    out.print(table)
+
+
+@app.command()
+def sweep(
+    by: Annotated[str, typer.Option(help="Who the timeouts are recorded as.")] = "sweeper",
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Answer every overdue gate with `timeout` (idempotent: gates answered first are skipped)."""
+    with _errors():
+        outcomes = _client(db).sweep(by=by)
+    if as_json:
+        out.print_json(json.dumps(outcomes))
+        return
+    for o in outcomes:
+        detail = o.get("status") or o.get("reason", "")
+        out.print(f"{o['thread_id']}  {o['gate']}  {o['outcome']}  {escape(detail)}")
+    out.print(f"{sum(o['outcome'] == 'timed_out' for o in outcomes)} gate(s) timed out")
+
+
 keys_app = typer.Typer(help="API keys for `lockstep serve` (only their hashes are stored).")
 app.add_typer(keys_app, name="keys")
 
@@ -642,7 +770,6 @@ def serve(
     """Serve the REST API and a LangServe endpoint per workflow (`/docs` lists them)."""
     import uvicorn
 
-    from lockstep.errors import ConfigError
     from lockstep.server import create_app
 
     with _errors():

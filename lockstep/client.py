@@ -11,7 +11,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,14 @@ from lockstep.graphs.context import RunContext, utcnow
 from lockstep.machine import decision_problem
 from lockstep.state.machine import ArtifactRef
 
-__all__ = ["Lockstep", "ThreadStatus", "resume_payload", "start_payload", "status_of"]
+__all__ = [
+    "Lockstep",
+    "ThreadStatus",
+    "claim_gate",
+    "resume_payload",
+    "start_payload",
+    "status_of",
+]
 
 OnUpdate = Callable[[str, Mapping[str, Any]], None]
 
@@ -145,6 +152,29 @@ def resume_payload(
     if "sources" in answer:
         workflow_module(current.workflow).check_inputs({"sources": [answer["sources"]]})
     return Command(resume={gate["interrupt_id"]: answer})
+
+
+def claim_gate(db: Database, current: ThreadStatus, decision: str, by: str | None) -> None:
+    """Record that `by` answers the pending gate; the database decides who came first, so a
+    second answer to the same gate (a sweep racing a person) is refused, changing nothing."""
+    gate = current.gate
+    assert gate is not None
+    at = datetime.now(UTC).isoformat()
+    won = db.insert_unique(
+        "INSERT INTO lockstep_gate_answers (thread_id, interrupt_id, decision, by_name, at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (current.thread_id, gate["interrupt_id"], decision, by or "unknown", at),
+    )
+    if not won:
+        row = db.query(
+            "SELECT decision, by_name, at FROM lockstep_gate_answers"
+            " WHERE thread_id = ? AND interrupt_id = ?",
+            (current.thread_id, gate["interrupt_id"]),
+        )[0]
+        raise InvalidDecision(
+            f"gate {gate['gate']!r} of thread {current.thread_id} was already answered "
+            f"{row['decision']!r} by {row['by_name']} at {row['at'][:19]}"
+        )
 
 
 def start_payload(
@@ -270,6 +300,8 @@ class Lockstep:
         payload = resume_payload(current, decision, comment=comment, by=by, **fields)
         if payload is None:
             self.db.record(thread_id, "resume", {"next": list(current.next)}, by or "unknown")
+        else:
+            claim_gate(self.db, current, str(decision), by)
         self._drive(current.workflow, payload, thread_id, on_update)
         return self.status(thread_id)
 
@@ -329,6 +361,61 @@ class Lockstep:
 
     def threads(self) -> Iterator[dict[str, Any]]:
         yield from self.db.threads()
+
+    # -- gates and deadlines ---------------------------------------------------------------
+
+    def gates(self, *, overdue: bool = False) -> list[dict[str, Any]]:
+        """Every thread waiting at a gate, with its payload and deadline; `overdue` keeps only
+        those past their deadline (by this client's clock)."""
+        now = self._clock().isoformat()
+        waiting = []
+        for row in self.db.threads():
+            status = self.status(row["thread_id"])
+            if status.gate is None:
+                continue
+            deadline = status.gate.get("deadline")
+            late = bool(deadline and deadline < now)
+            if overdue and not late:
+                continue
+            waiting.append(
+                {
+                    "thread_id": status.thread_id,
+                    "workflow": status.workflow,
+                    "owner": row.get("created_by"),
+                    "overdue": late,
+                    **status.gate,
+                }
+            )
+        return waiting
+
+    def sweep(self, *, by: str = "sweeper") -> list[dict[str, str]]:
+        """Answer every overdue gate with its `timeout` decision. Idempotent: a gate someone
+        answered first (even in the same instant) is skipped, never escalated too."""
+        outcomes = []
+        for gate in self.gates(overdue=True):
+            if "timeout" not in gate["decisions"]:
+                continue
+            try:
+                status = self.resume(gate["thread_id"], "timeout", by=by)
+            except (InvalidDecision, ThreadStateError) as exc:
+                outcomes.append(
+                    {
+                        "thread_id": gate["thread_id"],
+                        "gate": gate["gate"],
+                        "outcome": "skipped",
+                        "reason": str(exc),
+                    }
+                )
+                continue
+            outcomes.append(
+                {
+                    "thread_id": gate["thread_id"],
+                    "gate": gate["gate"],
+                    "outcome": "timed_out",
+                    "status": status.status,
+                }
+            )
+        return outcomes
 
     # -- artifacts (issue 5) ---------------------------------------------------------------
 
@@ -462,6 +549,8 @@ class Lockstep:
             if (s.created_at or "") > (target.created_at or "")
         ]
         fork = self.graph(workflow).update_state(target.config, None, as_node="__copy__")
+        # the fork may stop at a gate that was answered on the superseded branch: answerable again
+        self.db.execute("DELETE FROM lockstep_gate_answers WHERE thread_id = ?", (thread_id,))
         for checkpoint_id in later:
             self.db.execute(
                 "INSERT INTO lockstep_checkpoint_marks (thread_id, checkpoint_id, mark, at) "
