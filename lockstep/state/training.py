@@ -55,6 +55,8 @@ class TrainingState(MachineState, total=False):
     reading_grade: float
     request: ArtifactRef
     """The validated request, stored as the first artifact."""
+    rejection_reason: str | None
+    """Why intake rejected the request (the invalid fields), when it did."""
     objectives: ArtifactRef | None
     """The current learning objectives (approved at the first gate)."""
     assessments: ArtifactRef | None

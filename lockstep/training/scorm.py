@@ -141,8 +141,8 @@ def package_problems(data: bytes) -> list[str]:
     for resource in resources.findall(f"{_CP}resource"):
         if resource.get(f"{_ADL}scormtype") not in ("sco", "asset"):
             problems.append(f"resource {resource.get('identifier')} has no adlcp:scormtype")
-        hrefs = [resource.get("href")] + [f.get("href") for f in resource.findall(f"{_CP}file")]
-        for href in hrefs:
-            if href and href not in names:
+        hrefs = {resource.get("href")} | {f.get("href") for f in resource.findall(f"{_CP}file")}
+        for href in sorted(h for h in hrefs if h):
+            if href not in names:
                 problems.append(f"href {href} is not in the package")
     return problems
