@@ -296,11 +296,12 @@ def show(
         str, typer.Option(help="Artifact name: final, draft, outline, ...")
     ] = "final",
     as_json: JsonOption = False,
-    open_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--open", help="Write a zip artifact (the SCORM package) into this folder to preview."
-        ),
+    open_: Annotated[
+        bool,
+        typer.Option("--open", help="Unpack a zip artifact (the SCORM package) to preview it."),
+    ] = False,
+    to: Annotated[
+        Path | None, typer.Option(help="Folder for --open (default .lockstep/preview/THREAD).")
     ] = None,
     db: DbOption = None,
 ) -> None:
@@ -309,11 +310,11 @@ def show(
 
     with _errors(thread_id):
         meta, content = _client(db).artifact(thread_id, artifact)
-        if open_dir is not None:
-            out.print(_preview(content, open_dir))
+        if open_:
+            out.print(_preview(content, to or Path(".lockstep/preview") / thread_id))
             return
         if meta.format == "zip":
-            raise ConfigError(f"{meta.name} is a zip archive: preview it with --open DIR")
+            raise ConfigError(f"{meta.name} is a zip archive: preview it with --open")
     text = content.decode("utf-8", errors="replace")
     if not as_json:
         out.print(text, markup=False)

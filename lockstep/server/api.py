@@ -216,20 +216,8 @@ def list_gates(
     request: Request, principal: Principal = Caller, overdue: bool = False
 ) -> list[dict[str, Any]]:
     """Threads waiting at a gate (only those past their deadline with `overdue=true`)."""
-    client = client_of(request).sync
-    now = client.context().clock().isoformat()
-    waiting = []
-    for row in client.db.threads():
-        if not principal.owns(row["created_by"]):
-            continue
-        status = client.status(row["thread_id"])
-        if status.gate is None:
-            continue
-        deadline = status.gate.get("deadline")
-        if overdue and not (deadline and deadline < now):
-            continue
-        waiting.append({"thread_id": status.thread_id, "workflow": status.workflow, **status.gate})
-    return waiting
+    gates = client_of(request).sync.gates(overdue=overdue)
+    return [g for g in gates if principal.owns(g["owner"])]
 
 
 @router.get("/graphs/{name}/diagram", tags=["graphs"])
