@@ -196,6 +196,153 @@ fresh.close()
 ]
 
 
+TRAINING = [
+    md("""
+# Training design with two human gates
+
+The second workflow designs an annual compliance course from policy documents. Two people
+approve it: the objectives first, then the finished design. In between, two designers work
+**in parallel** and code — not a model — checks alignment and accessibility. The result is a
+SCORM 1.2 package an LMS can import.
+"""),
+    code("""
+import io
+import tempfile
+import zipfile
+from pathlib import Path
+
+from lockstep import Lockstep
+
+ls = Lockstep(f"sqlite:///{Path(tempfile.mkdtemp()) / 'lockstep.db'}")
+st = ls.run(
+    "training",
+    topic="Gifts, bribery and conflicts of interest",
+    audience="All office and depot staff",
+    sources=["../examples/training-policies"],
+    duration=30,
+    deadline="2027-01-31",
+)
+print(st.status, "— deadline", st.gate["deadline"])
+for o in st.gate["review"]["objectives"]:
+    print(f"  {o['id']} [{o['level']}/{o['verb']}] {o['text']}")
+assert st.status == "awaiting_objectives_approval"
+"""),
+    md("""
+## Reject once, with a comment
+
+A rejection needs a comment; it goes into the designer's prompt, and the objectives are
+designed again. Loops like this are counter-guarded: after three, the thread escalates to a
+manager instead of cycling.
+"""),
+    code("""
+st = ls.resume(st.thread_id, "rejected", comment="Lead with the gifts register", by="ana")
+print(st.status, st.counters)
+for o in st.gate["review"]["objectives"]:
+    print(f"  {o['id']} {o['text']}")
+assert st.counters["objective_rounds"] == 1
+"""),
+    md("""
+## Approve: parallel design, checks in code, the final gate
+"""),
+    code("""
+st = ls.resume(st.thread_id, "approved", by="ana")
+print(st.status, "—", st.gate["review"]["assessments"], "items,",
+      st.gate["review"]["activities"], "activities")
+report = ls.artifacts.json(ls.artifacts.latest(st.thread_id, "accessibility"))
+for check in report["checks"]:
+    print(f"  {'ok ' if check['ok'] else 'FAIL'} {check['name']}")
+print("  Flesch-Kincaid grade", report["grade"])
+assert st.status == "awaiting_final_approval" and report["ok"]
+"""),
+    code("""
+st = ls.resume(st.thread_id, "approved", by="carla")
+meta, package = ls.artifact(st.thread_id, "package")
+archive = zipfile.ZipFile(io.BytesIO(package))
+print(st.status, f"— {meta.name}@{meta.version}, {meta.size} bytes")
+for name in archive.namelist():
+    print("  ", name)
+print(archive.read("imsmanifest.xml").decode()[:400], "…")
+assert st.status == "completed" and "imsmanifest.xml" in archive.namelist()
+ls.close()
+"""),
+]
+
+RECOVERY = [
+    md("""
+# Time travel and recovery
+
+When a run produces bad output, an operator needs more than a database edit. lockstep's four
+recovery modes are commands on the same client: **resume** (after a crash), **rollback** (fork
+from an earlier checkpoint), **escalate** (to a person, now) and **abandon** (stop, keep the
+partial work). Nothing is deleted: superseded history and artifacts stay readable.
+"""),
+    code("""
+import tempfile
+from pathlib import Path
+
+from lockstep import Lockstep
+
+ls = Lockstep(f"sqlite:///{Path(tempfile.mkdtemp()) / 'lockstep.db'}")
+TOPIC = "Should Calder Bay cap and register short-term rentals?"
+st = ls.run("brief", topic=TOPIC, sources=["../examples/corpus"])
+thread = st.thread_id
+print(thread, st.status)
+"""),
+    md("""
+## Roll back to drafting, and run again
+
+`rollback` forks the thread from the latest checkpoint that entered `drafting`. The later
+checkpoints and artifacts are marked superseded, not deleted; `resume` runs from the fork and
+produces a new version of the final brief.
+"""),
+    code("""
+st = ls.rollback(thread, state="drafting", reason="redo the draft", by="ops")
+print("after rollback:", st.status)
+st = ls.resume(thread, by="ops")
+print("after resume:  ", st.status)
+finals = [a for a in ls.artifacts_of(thread) if a.name == "final"]
+for a in finals:
+    print(f"  final@{a.version}  {a.status}")
+assert [a.status for a in finals] == ["superseded", "complete"]
+"""),
+    md("""
+## Diff two versions, walk the lineage
+"""),
+    code("""
+drafts = [a for a in ls.artifacts_of(thread) if a.name == "draft"]
+diff = ls.artifact_diff(f"{drafts[0].id}@1", f"{drafts[0].id}@2")
+print(diff[:600] or "(identical content: the offline model is deterministic)")
+final = finals[-1]
+lineage = ls.lineage(f"{final.id}@{final.version}")
+print("final's ancestors:", sorted({a["name"] for a in lineage["ancestors"]}))
+assert "request" in {a["name"] for a in lineage["ancestors"]}
+"""),
+    md("""
+## Abandon one thread, escalate another
+
+Abandoning keeps the work in progress as `incomplete` artifacts and refuses further resumes.
+Escalating routes a thread to its workflow's human review gate at once.
+"""),
+    code("""
+few = Path(tempfile.mkdtemp())
+for name in ["housing-market-study.md", "resident-survey-2025.md"]:
+    (few / name).write_text(Path("../examples/corpus", name).read_text())
+waiting = ls.run("brief", topic=TOPIC, sources=[str(few)])
+st = ls.abandon(waiting.thread_id, reason="duplicate request", by="ops")
+print(waiting.thread_id, "->", st.status)
+assert st.status == "abandoned"
+
+other = ls.run("brief", topic=TOPIC, sources=[str(few)])
+st = ls.escalate(other.thread_id, reason="needs an editor", by="ops")
+print(other.thread_id, "->", st.status, st.gate["decisions"])
+assert st.status == "human_review"
+for row in ls.audit(other.thread_id)[-2:]:
+    print("  audit:", row["kind"], row["actor"], row["detail"].get("reason", ""))
+ls.close()
+"""),
+]
+
+
 def write(name: str, cells: list[nbformat.NotebookNode]) -> None:
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -206,3 +353,5 @@ def write(name: str, cells: list[nbformat.NotebookNode]) -> None:
 if __name__ == "__main__":
     write("01_quickstart.ipynb", QUICKSTART)
     write("02_interrupt_and_resume.ipynb", INTERRUPT)
+    write("03_training_gates.ipynb", TRAINING)
+    write("04_time_travel_and_recovery.ipynb", RECOVERY)
