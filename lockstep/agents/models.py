@@ -43,7 +43,7 @@ def get_chat_model(spec: str | BaseChatModel | None = None) -> BaseChatModel:
             model=name,
             base_url=os.environ.get("OPENAI_BASE_URL") or None,
             timeout=timeout,
-            max_retries=2,
+            max_retries=0,  # retries are LangGraph's RetryPolicy on the node (one layer)
             temperature=0,
         )
     raise ConfigError(f"unknown model {spec!r}: use one of {', '.join(MODEL_FORMS)}")

@@ -12,6 +12,7 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
+from lockstep.agents.faults import retry_policy
 from lockstep.errors import SourcesError
 from lockstep.graphs.context import RunContext
 from lockstep.machine import compile_machine, load_machine
@@ -44,6 +45,7 @@ def build_graph(
         context_schema=RunContext,
         input_schema=BriefInput,
         output_schema=BriefOutput,
+        retry_policy=retry_policy(),
     )
     return builder.compile(checkpointer=checkpointer, name="brief")
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from lockstep.agents.faults import TransientError
 from lockstep.agents.prompts import OUTLINE, REVISE, SECTION, Outline, format_evidence
 from lockstep.graphs.context import RunContext, context_of, thread_of
 from lockstep.research.citations import normalise_ws
@@ -45,6 +46,15 @@ def evidence_items(ctx: RunContext, state: BriefState) -> list[dict[str, str]]:
                 }
             )
     return items
+
+
+def _completion(ctx: RunContext, messages: Any) -> str:
+    """The model's text; an empty completion is a transient fault, retried by the node's
+    RetryPolicy rather than written into the brief."""
+    text = str(ctx.model.invoke(messages).content).strip()
+    if not text:
+        raise TransientError("the model returned an empty completion")
+    return text
 
 
 def _feedback(state: BriefState) -> str:
@@ -106,7 +116,7 @@ def _write_section(
         evidence=format_evidence(evidence),
         feedback=_feedback(state),
     )
-    text = str(ctx.model.invoke(messages).content).strip()
+    text = _completion(ctx, messages)
     ref = ctx.artifacts.put(
         thread,
         f"section-{index + 1}",

@@ -1,0 +1,67 @@
+"""The agent layer under faults, against a real OpenAI-compatible HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lockstep import ConfigError, Lockstep, get_chat_model
+from lockstep.research.citations import verify
+from lockstep.research.corpus import load_corpus
+from tests.fakeopenai import FakeOpenAI, serve
+
+TOPIC = "Should Calder Bay cap and register short-term rentals?"
+
+
+@pytest.fixture
+def remote_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("LOCKSTEP_RETRY_INTERVAL", "0.01")
+    monkeypatch.setenv("LOCKSTEP_LLM_TIMEOUT", "1")
+    return monkeypatch
+
+
+def _texts(folder: Path) -> dict[str, str]:
+    docs, _ = load_corpus(folder)
+    return {d.path: d.text for d in docs}
+
+
+def test_every_fault_kind_is_retried(
+    remote_env: pytest.MonkeyPatch, db_url: str, corpus: Path
+) -> None:
+    faults = ["429", "500", "503", "reset", "malformed", "empty", "slow"]
+    script = [step for fault in faults for step in (fault, "ok")]
+    fake = FakeOpenAI(script=script, slow_seconds=2.5)
+    with serve(fake) as url:
+        remote_env.setenv("OPENAI_BASE_URL", url)
+        with Lockstep(db_url, model=get_chat_model("openai:fake-model")) as client:
+            st = client.run("brief", topic=TOPIC, sources=[str(corpus)])
+            assert st.status == "completed", st
+            text = client.artifact(st.thread_id, "final")[1].decode()
+    assert fake.log[: len(script)] == script  # every scripted fault was served, then retried
+    assert verify(text, _texts(corpus)).ok
+
+
+def test_brief_completes_with_30_percent_of_requests_faulted(
+    remote_env: pytest.MonkeyPatch, db_url: str, corpus: Path
+) -> None:
+    fake = FakeOpenAI(fault_rate=0.3)
+    with serve(fake) as url:
+        remote_env.setenv("OPENAI_BASE_URL", url)
+        with Lockstep(db_url, model=get_chat_model("openai:fake-model")) as client:
+            st = client.run("brief", topic=TOPIC, sources=[str(corpus)])
+            assert st.status == "completed", st
+            text = client.artifact(st.thread_id, "final")[1].decode()
+    faulted = sum(outcome != "ok" for outcome in fake.log)
+    assert faulted == int(len(fake.log) * 0.3) >= 3, fake.log  # 30% of all requests, spread
+    report = verify(text, _texts(corpus))
+    assert report.ok and len(report.citations) >= 8
+
+
+def test_model_settings_fail_before_any_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ConfigError, match="needs OPENAI_API_KEY"):
+        get_chat_model("openai:gpt-4o-mini")
+    with pytest.raises(ConfigError, match=r"unknown model 'claude': use one of offline, openai:"):
+        get_chat_model("claude")
