@@ -258,6 +258,13 @@ def status(
         out.print(f"        interrupted in {', '.join(st.next)}: lockstep resume {thread_id}")
     if st.counters:
         out.print("counters " + ", ".join(f"{k}={v}" for k, v in sorted(st.counters.items())))
+    if st.usage:
+        steps = ", ".join(
+            f"{k} {v.get('input_tokens', 0)}+{v.get('output_tokens', 0)}"
+            f" ({v.get('calls', 0)} calls)"
+            for k, v in sorted(st.usage.items())
+        )
+        out.print(f"tokens   {st.total_tokens} in+out: {steps}")
     if st.transitions:
         table = Table("at", "from", "event", "to", title="last transitions", title_justify="left")
         for t in st.transitions:

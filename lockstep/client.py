@@ -33,7 +33,7 @@ from lockstep.errors import (
 from lockstep.graphs import workflow_machine, workflow_module
 from lockstep.graphs.context import RunContext, utcnow
 from lockstep.machine import decision_problem
-from lockstep.state.machine import ArtifactRef
+from lockstep.state.machine import ArtifactRef, total_tokens
 
 __all__ = [
     "Lockstep",
@@ -68,6 +68,12 @@ class ThreadStatus:
     rejection_reason: str | None = None
     checkpoint_id: str | None = None
     updated_at: str | None = None
+    usage: dict[str, dict[str, int]] = field(default_factory=dict)
+    """LLM tokens in and out and calls per step; `total_tokens` sums them."""
+
+    @property
+    def total_tokens(self) -> int:
+        return total_tokens(self.usage)
 
     @property
     def waiting(self) -> bool:
@@ -105,6 +111,7 @@ def status_of(thread_id: str, workflow: str, snapshot: Any) -> ThreadStatus:
         rejection_reason=values.get("rejection_reason"),
         checkpoint_id=(snapshot.config or {}).get("configurable", {}).get("checkpoint_id"),
         updated_at=snapshot.created_at,
+        usage=dict(values.get("usage") or {}),
     )
 
 

@@ -230,3 +230,21 @@ def test_history_lists_checkpoints(db_url: str, corpus: Path) -> None:
         steps = [r["step"] for r in rows]
         assert steps == sorted(steps, reverse=True)
         assert {"researching", "drafting", "verifying"} <= {r["status"] for r in rows}
+
+
+def test_usage_is_recorded_and_budget_exhaustion_reaches_human_review(
+    db_url: str, corpus: Path
+) -> None:
+    with Lockstep(db_url) as client:
+        st = client.run("brief", topic=TOPIC, sources=[str(corpus)])
+        assert st.status == "completed"
+        drafting = st.usage["drafting"]
+        assert drafting["calls"] >= 4 and drafting["input_tokens"] > drafting["output_tokens"] > 0
+        assert set(st.usage) == {"drafting"}  # research and verification call no model
+        budget = st.total_tokens // 2
+    with Lockstep(db_url, llm_tokens=budget) as client:
+        st = client.run("brief", topic=TOPIC, sources=[str(corpus)])
+        assert st.status == "human_review"
+        assert ("drafting", "budget_exhausted", "human_review") in _path(client, st.thread_id)
+        assert budget <= st.total_tokens < budget + 3000  # stopped at the first step past it
+        assert st.gate["review"]["reason"] == "budget" and st.gate["review"]["usage"]

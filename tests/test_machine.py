@@ -57,6 +57,7 @@ BRIEF_ROUTES = [
     ("drafting", "needs_more_research", {"research_rounds": 0}, "researching"),
     ("drafting", "needs_more_research", {"research_rounds": 1}, "human_input_needed"),
     ("verifying", "passed", {}, "completed"),
+    ("drafting", "budget_exhausted", {}, "human_review"),
     ("verifying", "citations_failed", {"revision_count": 0}, "drafting"),
     ("verifying", "citations_failed", {"revision_count": 2}, "drafting"),
     ("verifying", "citations_failed", {"revision_count": 3}, "human_review"),

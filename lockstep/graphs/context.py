@@ -49,6 +49,15 @@ class RunContext:
     """Most relevant documents read per research round."""
     quotes_per_source: int = 5
     """Quotes kept per gathered source."""
+    llm_tokens: int | None = field(
+        default_factory=lambda: (
+            int(os.environ["LOCKSTEP_LLM_TOKENS"])
+            if os.environ.get("LOCKSTEP_LLM_TOKENS")
+            else None
+        )
+    )
+    """LLM token budget per run (in + out); once spent, steps that declare `budget_exhausted`
+    raise it instead of calling the model. None: no budget (`LOCKSTEP_LLM_TOKENS`)."""
 
     @property
     def journal(self) -> Database:

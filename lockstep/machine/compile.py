@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, get_type_hints
 
+from langchain_core.callbacks import get_usage_metadata_callback
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, RetryPolicy, interrupt
@@ -24,6 +25,7 @@ from langgraph.types import Command, RetryPolicy, interrupt
 from lockstep.errors import MachineError
 from lockstep.machine.check import check_machine
 from lockstep.machine.spec import Machine
+from lockstep.state.machine import total_tokens
 
 __all__ = [
     "GateHandler",
@@ -141,9 +143,47 @@ def _goto(machine: Machine, update: dict[str, Any]) -> Command[str]:
     return Command(update=update, goto=_entry(machine, update["status"]))
 
 
+BUDGET_EVENT = "budget_exhausted"
+"""The event a step raises, instead of running, once the run's LLM token budget is spent."""
+
+
+def _metered(name: str, fn: NodeFn, state: Any, runtime: Runtime[Any]) -> dict[str, Any]:
+    """Run a node function, adding the LLM usage of the calls it made to its update."""
+    with get_usage_metadata_callback() as meter:
+        update = dict(fn(state, runtime) or {})
+    spent = {"input_tokens": 0, "output_tokens": 0, "calls": 0}
+    for usage in meter.usage_metadata.values():
+        spent["input_tokens"] += usage.get("input_tokens", 0)
+        spent["output_tokens"] += usage.get("output_tokens", 0)
+        spent["calls"] += 1
+    if spent["calls"]:
+        update["usage"] = {name: spent}
+    return update
+
+
+def _over_budget(machine: Machine, name: str, state: Any, runtime: Runtime[Any]) -> bool:
+    budget = getattr(runtime.context, "llm_tokens", None)
+    declared = any(t.event == BUDGET_EVENT for t in machine.outgoing(name))
+    return bool(budget and declared and total_tokens(state.get("usage")) >= budget)
+
+
+def _branch_node(name: str, fn: NodeFn) -> Callable[..., dict[str, Any]]:
+    def node(state: dict[str, Any], runtime: Runtime[Any]) -> dict[str, Any]:
+        return _metered(name, fn, state, runtime)
+
+    node.__name__ = name
+    node.__doc__ = fn.__doc__
+    return node
+
+
 def _step_node(machine: Machine, name: str, fn: NodeFn) -> Callable[..., Command[str]]:
     def node(state: dict[str, Any], runtime: Runtime[Any]) -> Command[str]:
-        update = dict(fn(state, runtime) or {})
+        if _over_budget(machine, name, state, runtime):
+            update: dict[str, Any] = {"error": "the run's LLM token budget is spent"}
+            return _goto(
+                machine, _advance(machine, name, BUDGET_EVENT, state, update, runtime, "budget")
+            )
+        update = _metered(name, fn, state, runtime)
         event = update.pop("event", None)
         return _goto(
             machine, _advance(machine, name, event, state, update, runtime, f"step:{name}")
@@ -280,7 +320,7 @@ def compile_machine(
             for name in names:
                 # a branch returns only its own results (merged by the state's reducers); the
                 # step's function runs once both are in, and raises the event
-                builder.add_node(name, nodes[name], retry_policy=retry_policy)  # type: ignore[arg-type]
+                builder.add_node(name, _branch_node(name, nodes[name]), retry_policy=retry_policy)
             builder.add_edge(names, decl.name)
     start = _entry(machine, machine.initial)
     for node in [start] if isinstance(start, str) else start:

@@ -33,6 +33,12 @@ def _research_summary(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any
     }
 
 
+def _entered_by(state: BriefState) -> str | None:
+    """The event that brought the thread to where it is now."""
+    log = state.get("transitions") or []
+    return log[-1]["event"] if log else None
+
+
 def _review_draft(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
     ctx = context_of(runtime)
     report_ref = state.get("report")
@@ -43,6 +49,8 @@ def _review_draft(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
         "report": state.get("report"),
         "revision_count": (state.get("counters") or {}).get("revision_count", 0),
         "failures": [f["message"] for f in report["failures"]][:20],
+        "reason": "budget" if _entered_by(state) == "budget_exhausted" else "citations",
+        "usage": state.get("usage") or {},
     }
 
 

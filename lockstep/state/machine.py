@@ -13,9 +13,11 @@ __all__ = [
     "Decision",
     "MachineState",
     "TransitionEntry",
+    "add_usage",
     "append_log",
     "merge_counters",
     "refs",
+    "total_tokens",
 ]
 
 MAX_LOG = 500
@@ -60,6 +62,23 @@ def merge_counters(left: dict[str, int] | None, right: dict[str, int] | None) ->
     return {**(left or {}), **(right or {})}
 
 
+def add_usage(
+    left: dict[str, dict[str, int]] | None, right: dict[str, dict[str, int]] | None
+) -> dict[str, dict[str, int]]:
+    """LLM usage per step name ({input_tokens, output_tokens, calls}), summed as steps run."""
+    out = {k: dict(v) for k, v in (left or {}).items()}
+    for step, usage in (right or {}).items():
+        mine = out.setdefault(step, {})
+        for key, value in usage.items():
+            mine[key] = mine.get(key, 0) + value
+    return out
+
+
+def total_tokens(usage: dict[str, dict[str, int]] | None) -> int:
+    """Input plus output tokens over every step."""
+    return sum(u.get("input_tokens", 0) + u.get("output_tokens", 0) for u in (usage or {}).values())
+
+
 class MachineState(TypedDict, total=False):
     """The machine's bookkeeping, shared by every workflow's state schema."""
 
@@ -73,3 +92,5 @@ class MachineState(TypedDict, total=False):
     """Every gate decision: who, when, what, with their comment."""
     error: str | None
     """Why the thread went to the error state, when it did."""
+    usage: Annotated[dict[str, dict[str, int]], add_usage]
+    """LLM tokens in and out and calls, per step name (the run's total is their sum)."""
