@@ -27,12 +27,14 @@ from lockstep.errors import (
     ArtifactError,
     ConfigError,
     InvalidDecision,
+    LockstepError,
     ThreadNotFound,
     ThreadStateError,
 )
 from lockstep.graphs import workflow_machine, workflow_module
 from lockstep.graphs.context import RunContext, utcnow
 from lockstep.machine import decision_problem
+from lockstep.machine.compile import FAILURE_EVENT, entry_of
 from lockstep.state.machine import ArtifactRef, total_tokens
 
 __all__ = [
@@ -262,16 +264,59 @@ class Lockstep:
         self, workflow: str, payload: Any, thread_id: str, on_update: OnUpdate | None
     ) -> None:
         graph = self.graph(workflow)
-        for chunk in graph.stream(
-            payload,
+        try:
+            for chunk in graph.stream(
+                payload,
+                self._config(thread_id),
+                context=self.context(),
+                stream_mode="updates",
+                durability="sync",
+            ):
+                for node, update in chunk.items():
+                    if on_update is not None and isinstance(update, Mapping):
+                        on_update(node, update)
+        except LockstepError:
+            raise
+        except Exception as exc:
+            if not self._route_failure(workflow, thread_id, exc, on_update):
+                raise
+            self._drive(workflow, None, thread_id, on_update)
+
+    def _route_failure(
+        self, workflow: str, thread_id: str, exc: Exception, on_update: OnUpdate | None
+    ) -> bool:
+        """A step failed after its retries: take the machine's `step_failed` transition from
+        that step, recording the error, if it declares one (else the caller re-raises and the
+        thread stays resumable at that step)."""
+        current = self.status(thread_id)
+        if not current.next or current.gate is not None:
+            return False
+        node = str(current.next[0]).split(".")[0]  # a failed branch fails its step
+        machine = workflow_machine(workflow)
+        values = self.values(thread_id)
+        transition = machine.resolve(node, FAILURE_EVENT, {**values, **current.counters})
+        if transition is None:
+            return False
+        detail = " ".join(str(exc).split())[:300]
+        error = f"step {node!r} failed after retries: {type(exc).__name__}: {detail}"
+        entry = {
+            "from": node,
+            "event": FAILURE_EVENT,
+            "to": transition.target,
+            "at": self._clock().isoformat(),
+        }
+        self.graph(workflow).update_state(
             self._config(thread_id),
-            context=self.context(),
-            stream_mode="updates",
-            durability="sync",
-        ):
-            for node, update in chunk.items():
-                if on_update is not None and isinstance(update, Mapping):
-                    on_update(node, update)
+            Command(
+                goto=entry_of(machine, transition.target),
+                update={"status": transition.target, "transitions": [entry], "error": error},
+            ),
+            as_node=node,
+        )
+        self.db.record(thread_id, "transition", {**entry, "error": error}, f"step:{node}")
+        if on_update is not None:
+            on_update(node, {"transitions": [entry]})
+        return True
 
     # -- running ---------------------------------------------------------------------------
 

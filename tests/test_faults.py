@@ -65,3 +65,22 @@ def test_model_settings_fail_before_any_run(monkeypatch: pytest.MonkeyPatch) -> 
         get_chat_model("openai:gpt-4o-mini")
     with pytest.raises(ConfigError, match=r"unknown model 'claude': use one of offline, openai:"):
         get_chat_model("claude")
+
+
+def test_exhausted_retries_take_the_declared_failure_transition(
+    remote_env: pytest.MonkeyPatch, db_url: str, corpus: Path
+) -> None:
+    fake = FakeOpenAI(fault_rate=1.0, faults=("503",))  # the server never recovers
+    with serve(fake) as url:
+        remote_env.setenv("OPENAI_BASE_URL", url)
+        with Lockstep(db_url, model=get_chat_model("openai:fake-model")) as client:
+            st = client.run("brief", topic=TOPIC, sources=[str(corpus)])
+            assert st.status == "human_review" and st.gate is not None
+            assert st.error and "step 'drafting' failed after retries" in st.error
+            assert "503" in st.error
+            path = [(t["from"], t["event"], t["to"]) for t in client.transitions(st.thread_id)]
+            assert path[-1] == ("drafting", "step_failed", "human_review")
+            assert len(fake.log) == 4  # one request per attempt of the RetryPolicy
+            assert client.artifacts.latest(st.thread_id, "sources") is not None  # work kept
+            rows = [r for r in client.audit(st.thread_id) if r["kind"] == "transition"]
+            assert rows[-1]["detail"]["event"] == "step_failed" and rows[-1]["detail"]["error"]

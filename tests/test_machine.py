@@ -58,6 +58,8 @@ BRIEF_ROUTES = [
     ("drafting", "needs_more_research", {"research_rounds": 1}, "human_input_needed"),
     ("verifying", "passed", {}, "completed"),
     ("drafting", "budget_exhausted", {}, "human_review"),
+    ("drafting", "step_failed", {}, "human_review"),
+    ("researching", "step_failed", {}, "failed"),
     ("verifying", "citations_failed", {"revision_count": 0}, "drafting"),
     ("verifying", "citations_failed", {"revision_count": 2}, "drafting"),
     ("verifying", "citations_failed", {"revision_count": 3}, "human_review"),

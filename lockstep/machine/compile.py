@@ -28,11 +28,13 @@ from lockstep.machine.spec import Machine
 from lockstep.state.machine import total_tokens
 
 __all__ = [
+    "FAILURE_EVENT",
     "GateHandler",
     "Journal",
     "NodeFn",
     "branch_node",
     "compile_machine",
+    "entry_of",
     "gate_deadline",
     "now_iso",
 ]
@@ -128,7 +130,7 @@ def branch_node(state: str, branch: str) -> str:
     return f"{state}.{branch}"
 
 
-def _entry(machine: Machine, target: str) -> str | list[str]:
+def entry_of(machine: Machine, target: str) -> str | list[str]:
     """Where entering `target` starts: END for a final state, its branches (run in parallel,
     in one superstep) for a step that has them, else its own node."""
     decl = machine.states[target]
@@ -140,9 +142,12 @@ def _entry(machine: Machine, target: str) -> str | list[str]:
 
 
 def _goto(machine: Machine, update: dict[str, Any]) -> Command[str]:
-    return Command(update=update, goto=_entry(machine, update["status"]))
+    return Command(update=update, goto=entry_of(machine, update["status"]))
 
 
+FAILURE_EVENT = "step_failed"
+"""The event raised for a step whose function failed after its retries; a machine that
+declares a transition on it routes the failure (to a gate, or a final state)."""
 BUDGET_EVENT = "budget_exhausted"
 """The event a step raises, instead of running, once the run's LLM token budget is spent."""
 
@@ -310,7 +315,7 @@ def compile_machine(
         targets = {t.target for t in machine.outgoing(decl.name)} | {machine.error_state}
         destinations: set[str] = set()
         for target in targets:
-            entry = _entry(machine, target)
+            entry = entry_of(machine, target)
             destinations.update([entry] if isinstance(entry, str) else entry)
         builder.add_node(
             decl.name, action, retry_policy=retry_policy, destinations=tuple(sorted(destinations))
@@ -322,7 +327,7 @@ def compile_machine(
                 # step's function runs once both are in, and raises the event
                 builder.add_node(name, _branch_node(name, nodes[name]), retry_policy=retry_policy)
             builder.add_edge(names, decl.name)
-    start = _entry(machine, machine.initial)
+    start = entry_of(machine, machine.initial)
     for node in [start] if isinstance(start, str) else start:
         builder.add_edge(START, node)
     return builder
