@@ -65,6 +65,13 @@ def test_model_settings_fail_before_any_run(monkeypatch: pytest.MonkeyPatch) -> 
         get_chat_model("openai:gpt-4o-mini")
     with pytest.raises(ConfigError, match=r"unknown model 'claude': use one of offline, openai:"):
         get_chat_model("claude")
+    with pytest.raises(ConfigError, match="needs the langchain-ollama package: pip install"):
+        get_chat_model("ollama:llama3")
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    with pytest.raises(ConfigError, match="needs ANTHROPIC_API_KEY set"):
+        get_chat_model("anthropic:claude-sonnet")
+    with pytest.raises(ConfigError, match=r"unknown model 'nonsense:x' \(Unsupported provider"):
+        get_chat_model("nonsense:x")
 
 
 def test_exhausted_retries_take_the_declared_failure_transition(
