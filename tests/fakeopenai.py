@@ -33,11 +33,15 @@ class FakeOpenAI:
         fault_rate: float = 0.0,
         faults: tuple[str, ...] = ("429", "500", "503", "reset", "malformed"),
         slow_seconds: float = 3.0,
+        refuse: tuple[str, ...] = (),
     ) -> None:
         self.script = list(script or [])
         self.fault_rate = fault_rate
         self.faults = faults
         self.served = 0
+        self.refuse = refuse
+        """Request features answered with 400, like a server without them: `response_format`
+        (json_schema) and/or `tools` (function calling)."""
         self.slow_seconds = slow_seconds
         self.log: list[str] = []
         self.lock = threading.Lock()
@@ -119,6 +123,12 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = json.loads(self.rfile.read(length) or b"{}")
+            refused = [f for f in fake.refuse if body.get(f)]
+            if refused:
+                fake.log.append(f"refused {refused[0]}")
+                error = {"error": {"message": f"{refused[0]} is not supported", "type": "invalid"}}
+                self._send(400, json.dumps(error).encode())
+                return
             outcome = fake.next_outcome()
             if outcome == "reset":
                 self.connection.setsockopt(

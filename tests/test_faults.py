@@ -91,3 +91,24 @@ def test_exhausted_retries_take_the_declared_failure_transition(
             assert client.artifacts.latest(st.thread_id, "sources") is not None  # work kept
             rows = [r for r in client.audit(st.thread_id) if r["kind"] == "transition"]
             assert rows[-1]["detail"]["event"] == "step_failed" and rows[-1]["detail"]["error"]
+
+
+@pytest.mark.parametrize(
+    ("refuse", "method"),
+    [((), "json_schema"), (("response_format",), "tools"), (("response_format", "tools"), "text")],
+)
+def test_structured_output_steps_down_when_the_server_refuses(
+    remote_env: pytest.MonkeyPatch, tmp_path: Path, corpus: Path, refuse: tuple, method: str
+) -> None:
+    fake = FakeOpenAI(refuse=refuse)
+    with serve(fake) as url:
+        remote_env.setenv("OPENAI_BASE_URL", url)
+        with Lockstep(
+            f"sqlite:///{tmp_path / 'db.sqlite'}", model=get_chat_model("openai:fake-model")
+        ) as client:
+            st = client.run("brief", topic=TOPIC, sources=[str(corpus)])
+            assert st.status == "completed", st
+            outline = client.artifacts.json(client.artifacts.latest(st.thread_id, "outline"))
+    assert len(outline["sections"]) >= 3
+    refused = [entry for entry in fake.log if entry.startswith("refused")]
+    assert len(refused) == {"json_schema": 0, "tools": 1, "text": 2}[method], fake.log

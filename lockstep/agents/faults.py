@@ -40,10 +40,18 @@ def is_transient(exc: BaseException) -> bool:
     LangGraph's own jittered backoff follows."""
     if isinstance(exc, TransientError | ConnectionError | TimeoutError | json.JSONDecodeError):
         return True
-    # langchain-core's provider-neutral errors (langchain-openai and others raise these)
-    from langchain_core.exceptions import ModelConnectionError, ModelTimeoutError
+    # langchain-core's provider-neutral errors (langchain-openai and others raise these), and a
+    # structured output that does not validate (the next sample may)
+    from langchain_core.exceptions import (
+        ModelConnectionError,
+        ModelTimeoutError,
+        OutputParserException,
+    )
+    from pydantic import ValidationError
 
-    if isinstance(exc, ModelConnectionError | ModelTimeoutError):
+    if isinstance(exc, ModelConnectionError | ModelTimeoutError | OutputParserException):
+        return True
+    if isinstance(exc, ValidationError):
         return True
     try:
         import openai

@@ -13,14 +13,24 @@ Every model gets an explicit timeout and no client-side retries: retrying is the
 
 from __future__ import annotations
 
+import json
 import os
+import re
+from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
+from pydantic import BaseModel
 
 from lockstep.agents.offline import OfflineChatModel
 from lockstep.errors import ConfigError
 
-__all__ = ["DEFAULT_TIMEOUT_S", "MODEL_FORMS", "PROVIDER_PACKAGES", "get_chat_model"]
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "MODEL_FORMS",
+    "PROVIDER_PACKAGES",
+    "get_chat_model",
+    "structured_output",
+]
 
 MODEL_FORMS = ("offline", "openai:<model>", "<provider>:<model>")
 PROVIDER_PACKAGES = {
@@ -85,3 +95,56 @@ def _other_provider(spec: str, provider: str, name: str) -> BaseChatModel:
             f"unknown model {spec!r} ({first}): use one of {', '.join(MODEL_FORMS)}"
         ) from None
     return model
+
+
+Schema = TypeVar("Schema", bound=BaseModel)
+
+
+def _methods(model: BaseChatModel) -> list[str]:
+    from langchain_openai import ChatOpenAI
+
+    if isinstance(model, ChatOpenAI):
+        return ["json_schema", "function_calling", "json_text"]
+    return ["default", "json_text"]
+
+
+def _refused(exc: Exception) -> bool:
+    """The server cannot honour this way of asking for structure (so try the next)."""
+    if isinstance(exc, NotImplementedError):
+        return True
+    try:
+        import openai
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError)
+
+
+def _from_text(text: str, schema: type[Schema]) -> Schema:
+    match = re.search(r"\{.*\}", text, re.S)
+    if match is None:
+        raise json.JSONDecodeError("no JSON object in the completion", text, 0)
+    return schema.model_validate_json(match.group(0))
+
+
+def structured_output(model: BaseChatModel, schema: type[Schema], messages: Any) -> Schema:
+    """`schema` from the model: json_schema first, then function calling, then JSON parsed from
+    plain text, stepping down only when the server refuses a method (a 400 or 422)."""
+    methods = _methods(model)
+    for n, method in enumerate(methods):
+        try:
+            if method == "json_text":
+                return _from_text(str(model.invoke(messages).content), schema)
+            runnable = (
+                model.with_structured_output(schema)
+                if method == "default"
+                else model.with_structured_output(schema, method=method)
+            )
+            result = runnable.invoke(messages)
+            if not isinstance(result, schema):
+                raise json.JSONDecodeError(f"no {schema.__name__} in the response", "", 0)
+            return result
+        except Exception as exc:
+            if n + 1 < len(methods) and _refused(exc):
+                continue
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover

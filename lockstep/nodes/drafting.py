@@ -13,6 +13,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from lockstep.agents.faults import TransientError
+from lockstep.agents.models import structured_output
 from lockstep.agents.prompts import OUTLINE, REVISE, SECTION, Outline, format_evidence
 from lockstep.graphs.context import RunContext, context_of, thread_of
 from lockstep.research.citations import normalise_ws
@@ -80,7 +81,7 @@ def drafting(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
 def _plan(state: BriefState, ctx: RunContext, thread: str) -> dict[str, Any]:
     evidence = evidence_items(ctx, state)
     messages = OUTLINE.format_messages(topic=state["topic"], evidence=format_evidence(evidence))
-    planned: Outline = ctx.model.with_structured_output(Outline).invoke(messages)  # type: ignore[assignment]
+    planned = structured_output(ctx.model, Outline, messages)
     known = {e["id"] for e in evidence}
     sections = []
     for section in planned.sections:
