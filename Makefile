@@ -46,6 +46,7 @@ notebooks: $(DEV)
 
 docs: $(DEV)
 	$(PY) docs/gen_workflows.py
+	$(PY) docs/gen_api.py
 	$(VENV)/bin/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=300 \
 		--output-dir docs/notebooks notebooks/*.ipynb
 

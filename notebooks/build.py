@@ -343,6 +343,94 @@ ls.close()
 ]
 
 
+SERVING = [
+    md("""
+# Serving: LangServe endpoints and a REST API
+
+`lockstep serve` puts every workflow behind a LangServe endpoint (`/langserve/<workflow>`) and
+a REST API for threads, gates and artifacts. Here it runs as a subprocess on loopback with
+`--no-auth` (local development only: every caller is the local admin). We drive a brief with
+LangServe's own client, `RemoteRunnable`, answer its gate, then read it back with plain httpx.
+"""),
+    code("""
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+workdir = Path(tempfile.mkdtemp())
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+server = subprocess.Popen(
+    [sys.executable, "-m", "lockstep", "serve", "--no-auth", "--port", str(port),
+     "--db", f"sqlite:///{workdir / 'lockstep.db'}"],
+    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+)
+base = f"http://127.0.0.1:{port}"
+for _ in range(300):
+    try:
+        if httpx.get(f"{base}/readyz").json()["ok"]:
+            break
+    except httpx.TransportError:
+        time.sleep(0.1)
+print("serving on", base)
+"""),
+    md("""
+## A brief through `RemoteRunnable`
+
+The thread ID travels in the config, as with any LangGraph graph. Research finds too few
+sources in a two-document folder, so the call returns at the `human_input_needed` gate; a
+second call answers it with `{"resume": {...}}`, and the server builds LangGraph's `Command`.
+"""),
+    code("""
+from langserve import RemoteRunnable
+
+few = workdir / "few"
+few.mkdir()
+for name in ["housing-market-study.md", "resident-survey-2025.md"]:
+    shutil.copy(Path("../examples/corpus") / name, few / name)
+corpus = str(Path("../examples/corpus").resolve())
+
+brief = RemoteRunnable(f"{base}/langserve/brief")
+config = {"configurable": {"thread_id": "served-1"}}
+out = brief.invoke({"topic": "Should Calder Bay cap short-term rentals?",
+                    "sources": [str(few)]}, config=config)
+print(out["status"], out["gate"]["decisions"])
+for chunk in brief.stream({"resume": {"decision": "add_sources", "sources": corpus}},
+                          config=config):
+    print(f"  {chunk['step'] or '(end)':<20} -> {chunk['status']}")
+assert chunk["status"] == "completed"
+"""),
+    md("""
+## The same thread over plain HTTP
+"""),
+    code("""
+thread = httpx.get(f"{base}/threads/served-1").json()
+print(thread["status"], [t["event"] for t in thread["transitions"]][-3:])
+artifacts = httpx.get(f"{base}/threads/served-1/artifacts").json()
+final = next(a for a in artifacts if a["name"] == "final")
+brief_md = httpx.get(f"{base}/artifacts/{final['id']}@{final['version']}").json()["content"]
+print(brief_md[:300], "…")
+print(httpx.get(f"{base}/graphs/brief/diagram").text.splitlines()[:4])
+assert thread["status"] == "completed" and brief_md.startswith("# ")
+"""),
+    md("""
+## Stop it cleanly
+"""),
+    code("""
+server.terminate()
+server.wait(timeout=30)
+print("server exited with", server.returncode)
+"""),
+]
+
+
 def write(name: str, cells: list[nbformat.NotebookNode]) -> None:
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -355,3 +443,4 @@ if __name__ == "__main__":
     write("02_interrupt_and_resume.ipynb", INTERRUPT)
     write("03_training_gates.ipynb", TRAINING)
     write("04_time_travel_and_recovery.ipynb", RECOVERY)
+    write("06_serving.ipynb", SERVING)

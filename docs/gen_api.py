@@ -1,0 +1,61 @@
+"""Write docs/API.md from the server's OpenAPI document, so it lists what the code serves.
+
+python docs/gen_api.py          # rewrite the page
+python docs/gen_api.py --check  # exit 1 if the page is stale (run by the tests)
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from lockstep.server import create_app
+
+PAGE = Path(__file__).with_name("API.md")
+
+INTRO = """\
+# Server API
+
+Generated from `/openapi.json` by `docs/gen_api.py` (`make docs`); a test fails when this page
+and the code disagree. Start the server with `lockstep serve`; the live, browsable version of
+this document is at `/docs`. Every route but `/healthz` and `/readyz` needs
+`Authorization: Bearer <key>` (`lockstep keys create`). The README has a curl example per route.
+"""
+
+
+def render() -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = create_app(f"sqlite:///{Path(tmp) / 'docs.db'}").openapi()
+    rows = ["| method | path | what it does |", "|---|---|---|"]
+    langserve = set()
+    for path, ops in sorted(spec["paths"].items()):
+        if path.startswith("/langserve/"):
+            langserve.add(path.split("/")[2])
+            continue
+        for method, op in ops.items():
+            summary = (op.get("description") or op.get("summary") or "").splitlines()[0]
+            rows.append(f"| {method.upper()} | `{path}` | {summary} |")
+    endpoints = ", ".join(f"`/langserve/{name}`" for name in sorted(langserve))
+    lines = [
+        INTRO,
+        "## REST",
+        "",
+        *rows,
+        "",
+        "## LangServe",
+        "",
+        f"One endpoint per workflow: {endpoints}, each with `invoke`, `batch`, `stream`,",
+        "`stream_events`, `input_schema`, `output_schema` and `playground`. The input is the",
+        'workflow\'s inputs or `{"resume": {"decision": ..., "comment": ...}}`; the thread ID',
+        "goes in `config.configurable.thread_id`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    text = render()
+    if "--check" in sys.argv:
+        sys.exit(0 if PAGE.exists() and PAGE.read_text() == text else 1)
+    PAGE.write_text(text)
