@@ -7,13 +7,14 @@ start), and reports a thread's place from its checkpoint alone.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.graph import END
@@ -36,6 +37,10 @@ from lockstep.graphs.context import RunContext, utcnow
 from lockstep.machine import decision_problem
 from lockstep.machine.compile import FAILURE_EVENT, entry_of
 from lockstep.state.machine import ArtifactRef, total_tokens
+
+if TYPE_CHECKING:
+    from lockstep.queue.config import QueueConfig
+    from lockstep.queue.store import JobQueue
 
 __all__ = [
     "Lockstep",
@@ -217,17 +222,33 @@ class Lockstep:
         *,
         model: str | BaseChatModel | None = None,
         clock: Callable[[], datetime] | None = None,
+        config: QueueConfig | str | Path | None = None,
         **settings: Any,
     ) -> None:
         self.db = Database(database_url)
         self.artifacts = ArtifactStore(self.db)
         self._model = get_chat_model(model)
         self._clock = clock or utcnow
-        self._settings = settings
+        self.settings = settings
+        """RunContext fields every run of this client gets (limits, batch sizes, user)."""
         self._saver: Any = None
         self._graphs: dict[str, Any] = {}
+        self._config_source = config
+        self._queue: JobQueue | None = None
 
     # -- plumbing --------------------------------------------------------------------------
+
+    @property
+    def queue(self) -> JobQueue:
+        """The job queue on this database, configured from `config` (else `lockstep.yaml`)."""
+        if self._queue is None:
+            from lockstep.queue.config import QueueConfig, load_config
+            from lockstep.queue.store import JobQueue
+
+            source = self._config_source
+            config = source if isinstance(source, QueueConfig) else load_config(source)
+            self._queue = JobQueue(self.db, config)
+        return self._queue
 
     @property
     def checkpointer(self) -> Any:
@@ -247,7 +268,7 @@ class Lockstep:
             artifacts=self.artifacts,
             model=self._model,
             clock=self._clock,
-            **self._settings,
+            **self.settings,
         )
 
     @staticmethod
@@ -344,6 +365,7 @@ class Lockstep:
         comment: str | None = None,
         by: str | None = None,
         on_update: OnUpdate | None = None,
+        gate_claimed: bool = False,
         **fields: Any,
     ) -> ThreadStatus:
         """Continue a thread from its last checkpoint: answer its pending gate with `decision`,
@@ -352,10 +374,59 @@ class Lockstep:
         payload = resume_payload(current, decision, comment=comment, by=by, **fields)
         if payload is None:
             self.db.record(thread_id, "resume", {"next": list(current.next)}, by or "unknown")
-        else:
+        elif not gate_claimed:
             claim_gate(self.db, current, str(decision), by)
         self._drive(current.workflow, payload, thread_id, on_update)
         return self.status(thread_id)
+
+    def continue_run(
+        self,
+        workflow: str,
+        thread_id: str,
+        inputs: Mapping[str, Any],
+        *,
+        created_by: str | None = None,
+        on_update: OnUpdate | None = None,
+    ) -> ThreadStatus:
+        """Run a thread as far as it goes from wherever it is: start it when new (or when it
+        was registered but never checkpointed), re-run the step a crash interrupted, and leave
+        it alone when it waits at a gate or is final. Never restarts a started thread, so a
+        job taken over after a worker died carries on from its last checkpoint."""
+        if self.db.thread(thread_id) is None:
+            return self.run(
+                workflow, thread_id=thread_id, on_update=on_update, created_by=created_by, **inputs
+            )
+        current = self.status(thread_id)
+        if current.checkpoint_id is None:
+            row = self.db.thread(thread_id) or {}
+            self._drive(workflow, json.loads(row.get("input") or "{}"), thread_id, on_update)
+        elif current.interrupted:
+            self.resume(thread_id, by=created_by or "worker", on_update=on_update)
+        return self.status(thread_id)
+
+    def save_partial(self, thread_id: str, *, by: str, step: str = "abandon") -> list[str]:
+        """Save the work in progress the thread's state points to as `incomplete` artifact
+        versions (abandon, cancel and timeouts call this); returns `name@version` of each."""
+        workflow = self._workflow_of(thread_id)
+        values = self.values(thread_id)
+        saved: list[str] = []
+        keys = getattr(workflow_module(workflow), "PARTIAL_WORK", None) or list(values)
+        for ref in _refs([values.get(k) for k in keys]):
+            meta = self.artifacts.meta(ref["id"], ref["version"])
+            if meta.status != "complete" or meta.name == "final":
+                continue
+            new = self.artifacts.put(
+                thread_id,
+                meta.name,
+                self.artifacts.read(meta),
+                step=step,
+                created_by=by,
+                inputs=[ref],
+                format=meta.format,
+                status="incomplete",
+            )
+            saved.append(f"{meta.name}@{new['version']}")
+        return saved
 
     # -- inspecting ------------------------------------------------------------------------
 
@@ -679,24 +750,7 @@ class Lockstep:
             raise ThreadStateError(f"thread {thread_id} is {current.status}; nothing to abandon")
         target = "abandoned" if "abandoned" in machine.states else machine.error_state
         actor = by or "unknown"
-        values = self.values(thread_id)
-        saved: list[str] = []
-        keys = getattr(workflow_module(workflow), "PARTIAL_WORK", None) or list(values)
-        for ref in _refs([values.get(k) for k in keys]):
-            meta = self.artifacts.meta(ref["id"], ref["version"])
-            if meta.status != "complete" or meta.name == "final":
-                continue
-            new = self.artifacts.put(
-                thread_id,
-                meta.name,
-                self.artifacts.read(meta),
-                step="abandon",
-                created_by=actor,
-                inputs=[ref],
-                format=meta.format,
-                status="incomplete",
-            )
-            saved.append(f"{meta.name}@{new['version']}")
+        saved = self.save_partial(thread_id, by=actor)
         entry = {
             "from": current.status,
             "event": "abandoned",

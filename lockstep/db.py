@@ -180,6 +180,117 @@ MIGRATIONS: list[dict[str, str]] = [
         );
         """,
     },
+    # 5: the job queue (issue 6): jobs with leases, their lifecycle events, rate-limit state.
+    {
+        "sqlite": """
+        CREATE TABLE lockstep_jobs (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            queue TEXT NOT NULL,
+            origin_queue TEXT,
+            workflow TEXT NOT NULL,
+            priority INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            input TEXT NOT NULL,
+            thread_id TEXT NOT NULL,
+            user_name TEXT,
+            idempotency_key TEXT UNIQUE,
+            parent_id TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            max_retries INTEGER NOT NULL,
+            run_after REAL NOT NULL,
+            lease_owner TEXT,
+            lease_expires REAL,
+            submitted_at REAL NOT NULL,
+            started_at REAL,
+            finished_at REAL,
+            run_seconds REAL NOT NULL DEFAULT 0,
+            error TEXT,
+            outcome TEXT,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            resume TEXT
+        );
+        CREATE INDEX lockstep_jobs_ready ON lockstep_jobs (status, queue, priority, seq);
+        CREATE INDEX lockstep_jobs_thread ON lockstep_jobs (thread_id);
+        CREATE INDEX lockstep_jobs_parent ON lockstep_jobs (parent_id);
+        CREATE TABLE lockstep_job_events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            job_id TEXT NOT NULL,
+            at REAL NOT NULL,
+            kind TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX lockstep_job_events_job ON lockstep_job_events (job_id, seq);
+        CREATE TABLE lockstep_rate_hits (
+            name TEXT NOT NULL,
+            key TEXT NOT NULL,
+            at REAL NOT NULL,
+            amount REAL NOT NULL
+        );
+        CREATE INDEX lockstep_rate_hits_key ON lockstep_rate_hits (name, key, at);
+        CREATE TABLE lockstep_rate_buckets (
+            name TEXT NOT NULL,
+            key TEXT NOT NULL,
+            level REAL NOT NULL,
+            updated REAL NOT NULL,
+            PRIMARY KEY (name, key)
+        );
+        """,
+        "postgres": """
+        CREATE TABLE lockstep_jobs (
+            seq BIGSERIAL PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            queue TEXT NOT NULL,
+            origin_queue TEXT,
+            workflow TEXT NOT NULL,
+            priority INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            input TEXT NOT NULL,
+            thread_id TEXT NOT NULL,
+            user_name TEXT,
+            idempotency_key TEXT UNIQUE,
+            parent_id TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            max_retries INTEGER NOT NULL,
+            run_after DOUBLE PRECISION NOT NULL,
+            lease_owner TEXT,
+            lease_expires DOUBLE PRECISION,
+            submitted_at DOUBLE PRECISION NOT NULL,
+            started_at DOUBLE PRECISION,
+            finished_at DOUBLE PRECISION,
+            run_seconds DOUBLE PRECISION NOT NULL DEFAULT 0,
+            error TEXT,
+            outcome TEXT,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            resume TEXT
+        );
+        CREATE INDEX lockstep_jobs_ready ON lockstep_jobs (status, queue, priority, seq);
+        CREATE INDEX lockstep_jobs_thread ON lockstep_jobs (thread_id);
+        CREATE INDEX lockstep_jobs_parent ON lockstep_jobs (parent_id);
+        CREATE TABLE lockstep_job_events (
+            seq BIGSERIAL PRIMARY KEY,
+            job_id TEXT NOT NULL,
+            at DOUBLE PRECISION NOT NULL,
+            kind TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX lockstep_job_events_job ON lockstep_job_events (job_id, seq);
+        CREATE TABLE lockstep_rate_hits (
+            name TEXT NOT NULL,
+            key TEXT NOT NULL,
+            at DOUBLE PRECISION NOT NULL,
+            amount DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX lockstep_rate_hits_key ON lockstep_rate_hits (name, key, at);
+        CREATE TABLE lockstep_rate_buckets (
+            name TEXT NOT NULL,
+            key TEXT NOT NULL,
+            level DOUBLE PRECISION NOT NULL,
+            updated DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (name, key)
+        );
+        """,
+    },
 ]
 
 
@@ -259,6 +370,7 @@ class Database:
         self.location = parse_url(resolve_url(url))
         self.dialect = self.location.dialect
         self._lock = threading.RLock()
+        self._in_tx = False
         if self.dialect == "sqlite":
             assert self.location.path is not None
             self._conn: Any = connect_sqlite(self.location.path)
@@ -282,13 +394,56 @@ class Database:
     @contextmanager
     def _errors(self) -> Iterator[None]:
         try:
+            if self.dialect == "postgres" and self._conn.closed and not self._in_tx:
+                # The server restarted under us: reconnect (outside a transaction only).
+                self._conn = connect_postgres(self.location.url)
             yield
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"database {self.describe()} is unusable: {exc}") from None
+        except Exception as exc:
+            if type(exc).__name__ in ("OperationalError", "InterfaceError"):  # psycopg
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise StorageError(f"database {self.describe()} unreachable: {first}") from None
+            raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic unit of statements: `BEGIN IMMEDIATE` on SQLite (writers queue on the
+        file's lock, so a read-then-write cannot race another process), a transaction on
+        Postgres. A nested call joins the outer transaction."""
+        with self._lock:
+            if self._in_tx:
+                yield
+                return
+            with self._errors():
+                if self.dialect == "sqlite":
+                    self._conn.execute("BEGIN IMMEDIATE")
+                    self._in_tx = True
+                    try:
+                        yield
+                    except BaseException:
+                        self._conn.execute("ROLLBACK")
+                        raise
+                    else:
+                        self._conn.execute("COMMIT")
+                    finally:
+                        self._in_tx = False
+                else:
+                    with self._conn.transaction():
+                        self._in_tx = True
+                        try:
+                            yield
+                        finally:
+                            self._in_tx = False
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         with self._lock, self._errors():
             self._conn.execute(self._sql(sql), tuple(params))
+
+    def rowcount(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run a statement; the number of rows it changed."""
+        with self._lock, self._errors():
+            return int(self._conn.execute(self._sql(sql), tuple(params)).rowcount)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self._lock, self._errors():

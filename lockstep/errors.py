@@ -9,7 +9,10 @@
     ├── ThreadNotFound       no thread with that ID in this database
     ├── ThreadStateError     the thread cannot do what was asked in its current state
     │   └── InvalidDecision  a gate decision the pending gate does not allow
-    └── ArtifactError        an unknown artifact or version, or a checksum mismatch
+    ├── ArtifactError        an unknown artifact or version, or a checksum mismatch
+    ├── JobNotFound          no job with that ID
+    └── SubmitRefused        a submit the queue's limits refuse (nothing was enqueued)
+        └── RateLimited      a rate limit is spent; `retry_after` says for how long
 
 Every message is one line that names the problem; the CLI prints it without a traceback.
 """
@@ -20,11 +23,14 @@ __all__ = [
     "ArtifactError",
     "ConfigError",
     "InvalidDecision",
+    "JobNotFound",
     "LockstepError",
     "MachineError",
+    "RateLimited",
     "RequestError",
     "SourcesError",
     "StorageError",
+    "SubmitRefused",
     "ThreadNotFound",
     "ThreadStateError",
 ]
@@ -81,3 +87,25 @@ class InvalidDecision(ThreadStateError):
 
 class ArtifactError(LockstepError):
     """An unknown artifact or version, or content whose checksum does not match."""
+
+
+class JobNotFound(LockstepError):
+    """No job with that ID exists in the database."""
+
+    exit_code = 2
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"unknown job {job_id!r}")
+
+
+class SubmitRefused(LockstepError):
+    """A submit refused by the queue's limits (a `reject` concurrency limit); nothing queued."""
+
+
+class RateLimited(SubmitRefused):
+    """A rate limit is spent; try again after `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)

@@ -9,9 +9,21 @@ from types import ModuleType
 from lockstep.errors import ConfigError
 from lockstep.machine.spec import Machine
 
-__all__ = ["WORKFLOWS", "workflow_machine", "workflow_module"]
+__all__ = ["WORKFLOWS", "register_workflow", "workflow_machine", "workflow_module"]
 
 WORKFLOWS = {"brief": "lockstep.graphs.brief", "training": "lockstep.graphs.training"}
+
+
+def register_workflow(name: str, module: str) -> None:
+    """Add a workflow by name: `module` is importable and exposes MACHINE, build_graph and
+    check_inputs, like the shipped ones (`workflows:` in lockstep.yaml calls this)."""
+    if name in WORKFLOWS and WORKFLOWS[name] != module:
+        raise ConfigError(f"workflow {name!r} is already registered as {WORKFLOWS[name]}")
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise ConfigError(f"workflow {name!r}: cannot import module {module!r}: {exc}") from None
+    WORKFLOWS[name] = module
 
 
 def workflow_module(name: str) -> ModuleType:

@@ -59,9 +59,26 @@ class RunContext:
     """LLM token budget per run (in + out); once spent, steps that declare `budget_exhausted`
     raise it instead of calling the model. None: no budget (`LOCKSTEP_LLM_TOKENS`)."""
 
+    limiter: Any = None
+    """The queue's `RateLimiter` for named external calls (set by workers); None: no limits."""
+    user: str | None = None
+    """Who the run is for (a job's submitter), the key of `scope: user` limits."""
+    workflow: str | None = None
+
     @property
     def journal(self) -> Database:
         return self.db
+
+    def acquire(self, name: str, amount: float = 1.0) -> float:
+        """Take `amount` of the named rate limit (e.g. `search_api_calls`) before an external
+        call, waiting while it is spent; a limit nobody declared costs nothing. Returns the
+        seconds waited."""
+        if self.limiter is None or name not in self.limiter.limits:
+            return 0.0
+        waited: float = self.limiter.acquire(
+            name, user=self.user, workflow=self.workflow, amount=amount
+        )
+        return waited
 
 
 @cache

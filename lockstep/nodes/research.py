@@ -87,6 +87,7 @@ def research(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
     gathered = list(state.get("gathered") or [])
     query = " ".join([state["topic"], *(state.get("extra_queries") or [])])
     for item in batch:
+        ctx.acquire("search_api_calls")  # one fetch = one call, under the shared rate limit
         try:
             doc = read_document(item["root"], item["path"])
         except SourcesError as exc:

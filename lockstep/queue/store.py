@@ -1,0 +1,648 @@
+"""Jobs in the project's database: submit, claim with a lease, finish, retry, dead-letter,
+cancel, and the lifecycle events of each.
+
+A job runs one workflow thread. The thread's checkpoints are LangGraph's; the job row only says
+who runs it (`lease_owner` until `lease_expires`), how often it was tried and how it ended. So
+a worker that dies loses nothing: once its lease expires, the next claim takes the job over and
+the thread resumes from its last checkpoint.
+
+Claims are one transaction: `BEGIN IMMEDIATE` on SQLite, `FOR UPDATE SKIP LOCKED` on Postgres,
+plus a transaction-scoped advisory lock when a concurrency or start-rate limit must be counted
+(two claimers must not both see one free slot).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from lockstep.db import Database
+from lockstep.errors import ConfigError, JobNotFound, RateLimited, SubmitRefused
+from lockstep.queue.config import QueueConfig, parse_priority
+from lockstep.queue.limits import RateLimiter, limit_key
+
+if TYPE_CHECKING:
+    from lockstep.client import Lockstep
+
+__all__ = ["ACTIVE", "FINAL", "Job", "JobQueue", "iso"]
+
+ACTIVE = ("queued", "running")
+"""Statuses holding (or waiting for) a slot; a job at a human gate releases its slot."""
+FINAL = ("succeeded", "failed", "dead_lettered", "cancelled", "timed_out")
+EVENTS = (
+    "submitted",
+    "started",
+    "checkpointed",
+    "waiting_human",
+    "retrying",
+    "succeeded",
+    "failed",
+    "dead_lettered",
+    "cancelled",
+    "timed_out",
+    "lease_expired",
+    "released",
+    "continued",
+    "cancel_requested",
+    "requeued",
+)
+
+
+def iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
+
+
+@dataclass
+class Job:
+    """One row of `lockstep_jobs`."""
+
+    id: str
+    queue: str
+    workflow: str
+    priority: int
+    status: str
+    thread_id: str
+    input: dict[str, Any]
+    attempts: int
+    max_retries: int
+    submitted_at: float
+    run_after: float
+    user_name: str | None = None
+    idempotency_key: str | None = None
+    parent_id: str | None = None
+    origin_queue: str | None = None
+    lease_owner: str | None = None
+    lease_expires: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    run_seconds: float = 0.0
+    error: str | None = None
+    outcome: str | None = None
+    cancel_requested: bool = False
+    resume: dict[str, Any] | None = None
+    seq: int = 0
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Job:
+        data = dict(row)
+        data["input"] = json.loads(data["input"] or "{}")
+        data["resume"] = json.loads(data["resume"]) if data.get("resume") else None
+        data["cancel_requested"] = bool(data["cancel_requested"])
+        return cls(**data)
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: times as ISO-8601 UTC."""
+        data = asdict(self)
+        for key in ("submitted_at", "started_at", "finished_at", "run_after", "lease_expires"):
+            data[key] = iso(data[key])
+        for event in data["events"]:
+            event["at"] = iso(event["at"])
+        return data
+
+
+class JobQueue:
+    """The queue on one database with one configuration; shared by CLI, server and workers."""
+
+    def __init__(
+        self,
+        db: Database,
+        config: QueueConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.config = config or QueueConfig()
+        self.clock = clock
+        self.limiter = RateLimiter(db, self.config.rate_limits, clock)
+
+    # -- events ----------------------------------------------------------------------------
+
+    def event(self, job_id: str, kind: str, detail: Mapping[str, Any] | None = None) -> None:
+        """Append one lifecycle event (the server streams these)."""
+        assert kind in EVENTS, kind
+        self.db.execute(
+            "INSERT INTO lockstep_job_events (job_id, at, kind, detail) VALUES (?, ?, ?, ?)",
+            (job_id, self.clock(), kind, json.dumps(dict(detail or {}), default=str)),
+        )
+
+    def events(self, job_id: str, *, after: int = 0) -> list[dict[str, Any]]:
+        rows = self.db.query(
+            "SELECT seq, job_id, at, kind, detail FROM lockstep_job_events "
+            "WHERE job_id = ? AND seq > ? ORDER BY seq",
+            (job_id, after),
+        )
+        for row in rows:
+            row["detail"] = json.loads(row["detail"])
+        return rows
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get(self, job_id: str, *, events: bool = False) -> Job:
+        rows = self.db.query("SELECT * FROM lockstep_jobs WHERE id = ?", (job_id,))
+        if not rows:
+            raise JobNotFound(job_id)
+        job = Job.from_row(rows[0])
+        if events:
+            job.events = self.events(job_id)
+        return job
+
+    def find(
+        self,
+        *,
+        queue: str | None = None,
+        status: str | None = None,
+        thread_id: str | None = None,
+        user: str | None = None,
+        limit: int = 1000,
+    ) -> list[Job]:
+        where, params = ["1 = 1"], []
+        for column, value in (
+            ("queue", queue),
+            ("status", status),
+            ("thread_id", thread_id),
+            ("user_name", user),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        rows = self.db.query(
+            f"SELECT * FROM lockstep_jobs WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
+            (*params, limit),
+        )
+        return [Job.from_row(r) for r in rows]
+
+    def of_thread(self, thread_id: str) -> Job | None:
+        """The newest job that runs `thread_id`, if the queue owns the thread."""
+        jobs = self.find(thread_id=thread_id)
+        return jobs[-1] if jobs else None
+
+    # -- submitting ------------------------------------------------------------------------
+
+    def submit(
+        self,
+        workflow: str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        priority: str | int | None = None,
+        user: str | None = None,
+        idempotency_key: str | None = None,
+        parent_id: str | None = None,
+        thread_id: str | None = None,
+    ) -> Job:
+        """Enqueue a run of `workflow`; returns the job (the existing one for a repeated
+        idempotency key). Inputs are checked now, so bad input never reaches a worker."""
+        from lockstep.graphs import workflow_module
+
+        qname, decl = self.config.queue(queue)
+        prio = decl.priority if priority is None else parse_priority(priority)
+        if idempotency_key:
+            existing = self.db.query(
+                "SELECT * FROM lockstep_jobs WHERE idempotency_key = ?", (idempotency_key,)
+            )
+            if existing:
+                return Job.from_row(existing[0])
+        payload = workflow_module(workflow).check_inputs(dict(inputs or {}))
+        if parent_id is not None:
+            self.get(parent_id)
+        job_id = uuid.uuid4().hex[:16]
+        thread_id = thread_id or f"job-{job_id}"
+        now = self.clock()
+        with self.db.transaction():
+            self._check_submit(workflow, user)
+            written = self.db.insert_unique(
+                "INSERT INTO lockstep_jobs (id, queue, workflow, priority, status, input, "
+                "thread_id, user_name, idempotency_key, parent_id, attempts, max_retries, "
+                "run_after, submitted_at) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+                (
+                    job_id,
+                    qname,
+                    workflow,
+                    prio,
+                    json.dumps(payload, default=str),
+                    thread_id,
+                    user,
+                    idempotency_key or None,
+                    parent_id,
+                    self.config.max_retries(qname),
+                    now,
+                    now,
+                ),
+            )
+            if written:
+                self.event(job_id, "submitted", {"queue": qname, "priority": prio, "by": user})
+        if not written:  # another submitter with the same key won the race
+            rows = self.db.query(
+                "SELECT * FROM lockstep_jobs WHERE idempotency_key = ?", (idempotency_key,)
+            )
+            return Job.from_row(rows[0])
+        return self.get(job_id)
+
+    def _check_submit(self, workflow: str, user: str | None) -> None:
+        limit = self.config.concurrency.workflows.get(workflow)
+        if limit is not None and limit.behavior == "reject" and limit.effective is not None:
+            active = self._count("workflow = ? AND status IN ('queued', 'running')", (workflow,))
+            if active >= limit.effective:
+                raise SubmitRefused(
+                    f"workflow {workflow!r} already has {active} job(s) queued or running, its "
+                    f"limit is {limit.effective} and its behavior is reject: try again later"
+                )
+        for name, decl in self.config.limits("submit").items():
+            if decl.workflow not in (None, workflow):
+                continue
+            key = limit_key(decl, user=user, workflow=workflow)
+            wait = self.limiter.wait_time(name, key)
+            if wait > 0:
+                who = f" for user {user or 'anonymous'}" if decl.scope == "user" else ""
+                raise RateLimited(
+                    f"rate limit {name!r} ({decl.limit} per {decl.per:g}s{who}) is spent: "
+                    f"retry in {wait:.0f}s",
+                    retry_after=wait,
+                )
+
+    def _count(self, where: str, params: Sequence[Any]) -> int:
+        rows = self.db.query(f"SELECT COUNT(*) AS n FROM lockstep_jobs WHERE {where}", params)
+        return int(rows[0]["n"])
+
+    # -- claiming --------------------------------------------------------------------------
+
+    def _limited(self, queues: Iterable[str]) -> bool:
+        """Whether claims from these queues must count slots (and so serialise)."""
+        if any(self.config.queue_system.queues[q].limit for q in queues):
+            return True
+        if any(w.effective for w in self.config.concurrency.workflows.values()):
+            return True
+        return bool(self.config.limits("start") or self.config.limits("tokens"))
+
+    def reap(self) -> list[str]:
+        """Jobs whose worker stopped heartbeating: back to the queue (or to the dead letters
+        once their attempts are spent). Runs inside each claim."""
+        now = self.clock()
+        expired = self.db.query(
+            "SELECT * FROM lockstep_jobs WHERE status = 'running' AND lease_expires < ?", (now,)
+        )
+        taken: list[str] = []
+        for row in expired:
+            job = Job.from_row(row)
+            ran = max(0.0, (job.lease_expires or now) - (job.started_at or now))
+            error = f"lease expired: worker {job.lease_owner} stopped heartbeating"
+            if job.attempts > job.max_retries:
+                self._dead_letter(job, error)
+            else:
+                self.db.execute(
+                    "UPDATE lockstep_jobs SET status = 'queued', lease_owner = NULL, "
+                    "lease_expires = NULL, run_after = ?, error = ? WHERE id = ? "
+                    "AND status = 'running'",
+                    (now, error, job.id),
+                )
+                self.event(job.id, "lease_expired", {"worker": job.lease_owner, "ran": ran})
+            taken.append(job.id)
+        return taken
+
+    def claim(self, worker: str, queues: Sequence[str] | None = None) -> Job | None:
+        """Take the most urgent runnable job (lowest priority number, then oldest) that every
+        limit allows, leasing it to `worker`; None when there is nothing to run now."""
+        names = list(queues or self.config.queue_system.queues)
+        for q in names:
+            self.config.queue(q)
+        lease = self.config.queue_system.visibility_timeout
+        marks = ", ".join("?" for _ in names)
+        with self.db.transaction():
+            pg = self.db.dialect == "postgres"
+            if pg and self._limited(names):
+                self.db.query("SELECT pg_advisory_xact_lock(7723012)")
+            self.reap()
+            now = self.clock()
+            lock = " FOR UPDATE SKIP LOCKED" if pg else ""
+            rows = self.db.query(
+                f"SELECT * FROM lockstep_jobs WHERE status = 'queued' AND queue IN ({marks}) "
+                f"AND run_after <= ? ORDER BY priority, seq LIMIT 50{lock}",
+                (*names, now),
+            )
+            if not rows:
+                return None
+            running = self._running_counts()
+            for row in rows:
+                job = Job.from_row(row)
+                if not self._allowed(job, running):
+                    continue
+                self.db.execute(
+                    "UPDATE lockstep_jobs SET status = 'running', lease_owner = ?, "
+                    "lease_expires = ?, attempts = attempts + 1, "
+                    "started_at = COALESCE(started_at, ?) WHERE id = ?",
+                    (worker, now + lease, now, job.id),
+                )
+                self.event(job.id, "started", {"worker": worker, "attempt": job.attempts + 1})
+                return self.get(job.id)
+        return None
+
+    def _running_counts(self) -> dict[tuple[str, str], int]:
+        rows = self.db.query(
+            "SELECT queue, workflow, COUNT(*) AS n FROM lockstep_jobs "
+            "WHERE status = 'running' GROUP BY queue, workflow"
+        )
+        counts: dict[tuple[str, str], int] = {}
+        for r in rows:
+            counts[("queue", r["queue"])] = counts.get(("queue", r["queue"]), 0) + int(r["n"])
+            counts[("workflow", r["workflow"])] = counts.get(("workflow", r["workflow"]), 0) + int(
+                r["n"]
+            )
+        return counts
+
+    def _allowed(self, job: Job, running: dict[tuple[str, str], int]) -> bool:
+        qlimit = self.config.queue_system.queues[job.queue].limit
+        if qlimit is not None and running.get(("queue", job.queue), 0) >= qlimit:
+            return False
+        wdecl = self.config.concurrency.workflows.get(job.workflow)
+        wlimit = wdecl.effective if wdecl else None
+        if wlimit is not None and running.get(("workflow", job.workflow), 0) >= wlimit:
+            return False
+        for name, decl in self.config.limits("tokens").items():
+            if decl.workflow not in (None, job.workflow):
+                continue
+            key = limit_key(decl, user=job.user_name, workflow=job.workflow)
+            if self.limiter.used(name, key) >= decl.limit:
+                return False
+        if job.started_at is None:  # start limits count first starts, not retries
+            starts = [
+                (n, d)
+                for n, d in self.config.limits("start").items()
+                if d.workflow in (None, job.workflow)
+            ]
+            keys = [(n, limit_key(d, user=job.user_name, workflow=job.workflow)) for n, d in starts]
+            if any(self.limiter.wait_time(n, k, take=False) > 0 for n, k in keys):
+                return False
+            for n, k in keys:
+                self.limiter.wait_time(n, k)
+        return True
+
+    # -- while running ---------------------------------------------------------------------
+
+    def heartbeat(self, worker: str, job_ids: Sequence[str]) -> dict[str, str]:
+        """Renew `worker`'s leases; returns the jobs it must stop: `cancel` (cancel asked) or
+        `lost` (another worker took the job over)."""
+        if not job_ids:
+            return {}
+        marks = ", ".join("?" for _ in job_ids)
+        now = self.clock()
+        self.db.execute(
+            f"UPDATE lockstep_jobs SET lease_expires = ? WHERE lease_owner = ? "
+            f"AND status = 'running' AND id IN ({marks})",
+            (now + self.config.queue_system.visibility_timeout, worker, *job_ids),
+        )
+        rows = self.db.query(
+            f"SELECT id, status, lease_owner, cancel_requested FROM lockstep_jobs "
+            f"WHERE id IN ({marks})",
+            tuple(job_ids),
+        )
+        stop: dict[str, str] = {}
+        for r in rows:
+            if r["status"] != "running" or r["lease_owner"] != worker:
+                stop[r["id"]] = "lost"
+            elif r["cancel_requested"]:
+                stop[r["id"]] = "cancel"
+        return stop
+
+    def _end(
+        self,
+        job: Job,
+        worker: str | None,
+        status: str,
+        *,
+        ran: float = 0.0,
+        error: str | None = None,
+        outcome: str | None = None,
+        run_after: float | None = None,
+        extra: str = "",
+        params: Sequence[Any] = (),
+    ) -> bool:
+        """Move a running job out of `running`, only while `worker` still holds its lease."""
+        now = self.clock()
+        final = status in FINAL
+        owner = "AND lease_owner = ? AND status = 'running'" if worker else ""
+        changed = self.db.rowcount(
+            "UPDATE lockstep_jobs SET status = ?, lease_owner = NULL, lease_expires = NULL, "
+            "run_seconds = run_seconds + ?, error = COALESCE(?, error), "
+            "outcome = COALESCE(?, outcome), finished_at = ?, run_after = COALESCE(?, run_after)"
+            f"{extra} WHERE id = ? {owner}",
+            (
+                status,
+                ran,
+                error,
+                outcome,
+                now if final else None,
+                run_after,
+                *params,
+                job.id,
+                *([worker] if worker else []),
+            ),
+        )
+        return changed > 0
+
+    def succeed(self, job: Job, worker: str, *, ran: float, outcome: str) -> bool:
+        if self._end(job, worker, "succeeded", ran=ran, outcome=outcome):
+            self.event(job.id, "succeeded", {"outcome": outcome})
+            return True
+        return False
+
+    def wait_human(self, job: Job, worker: str, *, ran: float, gate: str) -> bool:
+        if self._end(job, worker, "waiting_human", ran=ran, outcome=gate):
+            self.event(job.id, "waiting_human", {"gate": gate})
+            return True
+        return False
+
+    def fail(self, job: Job, worker: str, *, ran: float, error: str, retry: bool = True) -> str:
+        """Record a failed attempt: queue a retry with exponential backoff and jitter, or,
+        with the retries spent (or `retry` False), end it: dead-lettered or failed."""
+        attempt = {"attempt": job.attempts, "error": error}
+        if retry and job.attempts <= job.max_retries:
+            policy = self.config.queue_system.retry
+            delay = min(policy.max_delay, policy.base_delay * 2 ** (job.attempts - 1))
+            delay *= random.uniform(0.5, 1.0)  # jitter
+            if self._end(
+                job, worker, "queued", ran=ran, error=error, run_after=self.clock() + delay
+            ):
+                self.event(job.id, "retrying", {**attempt, "delay": round(delay, 3)})
+                return "queued"
+            return "lost"
+        if not retry:
+            if self._end(job, worker, "failed", ran=ran, error=error):
+                self.event(job.id, "failed", attempt)
+                return "failed"
+            return "lost"
+        with self.db.transaction():
+            current = self.get(job.id)
+            if current.status != "running" or current.lease_owner != worker:
+                return "lost"
+            self.db.execute(
+                "UPDATE lockstep_jobs SET run_seconds = run_seconds + ? WHERE id = ?",
+                (ran, job.id),
+            )
+            self._dead_letter(current, error)
+        return "dead_lettered"
+
+    def _dead_letter(self, job: Job, error: str) -> None:
+        dlq = self.config.queue_system.dead_letter_queue
+        self.db.execute(
+            "UPDATE lockstep_jobs SET status = 'dead_lettered', origin_queue = queue, "
+            "queue = ?, lease_owner = NULL, lease_expires = NULL, error = ?, finished_at = ? "
+            "WHERE id = ?",
+            (dlq, error, self.clock(), job.id),
+        )
+        self.event(
+            job.id, "dead_lettered", {"queue": dlq, "attempts": job.attempts, "error": error}
+        )
+
+    def stop(self, job: Job, worker: str, status: str, *, ran: float, reason: str) -> bool:
+        """End a running job at a step boundary: `cancelled` or `timed_out` (final, resumable
+        with `continue_`), or `queued` (a draining worker hands it back, attempt not counted)."""
+        if status == "queued":
+            ok = self._end(
+                job,
+                worker,
+                "queued",
+                ran=ran,
+                run_after=self.clock(),
+                extra=", attempts = attempts - 1",
+            )
+            if ok:
+                self.event(job.id, "released", {"worker": worker, "reason": reason})
+            return ok
+        if self._end(job, worker, status, ran=ran, error=reason):
+            self.event(job.id, status, {"reason": reason})
+            return True
+        return False
+
+    # -- operator actions ------------------------------------------------------------------
+
+    def cancel(self, target: str, *, by: str | None = None) -> list[Job]:
+        """Cancel a job (or the job running a thread) and its children: queued and waiting
+        jobs end now; running ones are asked to stop at their next step boundary."""
+        rows = self.db.query("SELECT id FROM lockstep_jobs WHERE id = ?", (target,))
+        if not rows:
+            job = self.of_thread(target)
+            if job is None:
+                raise JobNotFound(target)
+            rows = [{"id": job.id}]
+        touched: list[Job] = []
+        pending = [rows[0]["id"]]
+        seen: set[str] = set()
+        while pending:
+            job_id = pending.pop()
+            if job_id in seen:
+                continue
+            seen.add(job_id)
+            job = self.get(job_id)
+            children = self.db.query("SELECT id FROM lockstep_jobs WHERE parent_id = ?", (job_id,))
+            pending.extend(r["id"] for r in children)
+            if job.final:
+                continue
+            detail = {"by": by or "unknown"}
+            if job.status == "running":
+                self.db.execute(
+                    "UPDATE lockstep_jobs SET cancel_requested = 1 WHERE id = ?", (job.id,)
+                )
+                self.event(job.id, "cancel_requested", detail)
+            elif self._end(job, None, "cancelled", error=f"cancelled by {detail['by']}"):
+                self.event(job.id, "cancelled", detail)
+            touched.append(self.get(job.id))
+        return touched
+
+    def continue_(self, job: Job, resume: Mapping[str, Any] | None, *, by: str | None) -> Job:
+        """Queue the continuation of a job's thread: a gate decision for a `waiting_human`
+        job, or a plain resume of a `timed_out`, `cancelled` or `failed` one."""
+        if job.status not in ("waiting_human", "timed_out", "cancelled", "failed"):
+            raise SubmitRefused(
+                f"job {job.id} is {job.status}; only a job waiting at a gate, timed out, "
+                "cancelled or failed can be continued"
+            )
+        changed = self.db.rowcount(
+            "UPDATE lockstep_jobs SET status = 'queued', resume = ?, run_after = ?, "
+            "cancel_requested = 0, finished_at = NULL, error = NULL, "
+            "run_seconds = CASE WHEN status = 'timed_out' THEN 0 ELSE run_seconds END "
+            "WHERE id = ? AND status = ?",
+            (json.dumps(dict(resume)) if resume else None, self.clock(), job.id, job.status),
+        )
+        if not changed:
+            raise SubmitRefused(f"job {job.id} changed while continuing it; look again")
+        self.event(
+            job.id, "continued", {"by": by or "unknown", "decision": (resume or {}).get("decision")}
+        )
+        return self.get(job.id)
+
+    def continue_thread(
+        self,
+        client: Lockstep,
+        thread_id: str,
+        decision: str | None = None,
+        *,
+        comment: str | None = None,
+        by: str | None = None,
+        **fields: Any,
+    ) -> Job | None:
+        """Resume a thread the queue owns by queueing its continuation (checked and claimed
+        now, run by a worker); None when no job owns the thread (the caller runs it)."""
+        from lockstep.client import claim_gate, resume_payload
+
+        job = self.of_thread(thread_id)
+        if job is None or job.status == "succeeded":
+            return None
+        if job.status in ("queued", "running"):
+            raise SubmitRefused(
+                f"thread {thread_id} is being run by job {job.id} ({job.status}); "
+                f"wait for it or cancel it first: lockstep cancel {job.id}"
+            )
+        current = client.status(thread_id)
+        payload = resume_payload(current, decision, comment=comment, by=by, **fields)
+        resume: dict[str, Any] | None = None
+        if payload is not None:
+            claim_gate(self.db, current, str(decision), by)
+            resume = {"decision": decision, "comment": comment, "by": by, **fields}
+        return self.continue_(job, resume, by=by)
+
+    def requeue(self, job_id: str, *, by: str | None = None) -> Job:
+        """Send a dead-lettered job back to its queue with its attempts reset."""
+        job = self.get(job_id)
+        if job.status != "dead_lettered":
+            raise SubmitRefused(f"job {job_id} is {job.status}, not dead_lettered")
+        queue = job.origin_queue or self.config.queue_system.default_queue
+        self.config.queue(queue)
+        self.db.execute(
+            "UPDATE lockstep_jobs SET status = 'queued', queue = ?, origin_queue = NULL, "
+            "attempts = 0, run_after = ?, finished_at = NULL WHERE id = ?",
+            (queue, self.clock(), job_id),
+        )
+        self.event(job_id, "requeued", {"by": by or "unknown", "queue": queue})
+        return self.get(job_id)
+
+    def purge(self, job_ids: Sequence[str] | None = None) -> int:
+        """Delete dead-lettered jobs (all of them, or the ones named) and their events."""
+        jobs = [j.id for j in self.find(status="dead_lettered")]
+        if job_ids is not None:
+            unknown = set(job_ids) - set(jobs)
+            if unknown:
+                raise JobNotFound(sorted(unknown)[0])
+            jobs = list(job_ids)
+        for job_id in jobs:
+            self.db.execute("DELETE FROM lockstep_job_events WHERE job_id = ?", (job_id,))
+            self.db.execute("DELETE FROM lockstep_jobs WHERE id = ?", (job_id,))
+        return len(jobs)
+
+
+def check_status(value: str | None) -> str | None:
+    """A `--status` filter: one of the job statuses."""
+    statuses = (*ACTIVE, "waiting_human", *FINAL)
+    if value is not None and value not in statuses:
+        raise ConfigError(f"unknown job status {value!r}: use one of {', '.join(statuses)}")
+    return value

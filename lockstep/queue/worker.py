@@ -1,0 +1,293 @@
+"""`Worker`: drain queues in a process, `concurrency` jobs at a time, each on its own thread
+with its own database connections.
+
+A job runs its thread through the same `Lockstep` client the CLI uses. Every step boundary
+(after a step's checkpoint is written) is where the worker can stop a job: a cancel, a step or
+workflow time limit, or a drain on SIGTERM. A step already running is not preempted (a sync
+node cannot be); the agent layer's per-call timeout bounds how long one call may hang.
+
+A heartbeat thread renews the leases of the running jobs every third of the visibility
+timeout and learns of cancels. If the worker dies, its leases expire and another worker takes
+the jobs over from their last checkpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lockstep.client import Lockstep, ThreadStatus
+from lockstep.errors import LockstepError, StorageError
+from lockstep.graphs import workflow_machine
+from lockstep.queue.config import QueueConfig, load_config
+from lockstep.queue.limits import RateLimiter, limit_key
+from lockstep.queue.store import Job, JobQueue
+
+__all__ = ["JobStop", "Worker"]
+
+
+class JobStop(LockstepError):
+    """Raised at a step boundary to stop a job: `status` is what the job becomes."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass
+class _Running:
+    job: Job
+    started: float = field(default_factory=time.monotonic)
+    boundary: float = field(default_factory=time.monotonic)
+    stop: tuple[str, str] | None = None
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    return isinstance(exc, StorageError) or type(exc).__name__ in (
+        "OperationalError",
+        "InterfaceError",
+    )
+
+
+class Worker:
+    """Claim and run jobs until `stop()` (SIGTERM/SIGINT), then drain: each running job stops
+    at its next step boundary and goes back to the queue for another worker."""
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        config: QueueConfig | str | None = None,
+        queues: Sequence[str] | None = None,
+        concurrency: int = 1,
+        worker_id: str | None = None,
+        model: Any = None,
+    ) -> None:
+        self.config = config if isinstance(config, QueueConfig) else load_config(config)
+        self.url = database_url
+        self.concurrency = max(1, concurrency)
+        self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.model = model
+        self.queues = list(queues or self.config.queue_system.queues)
+        for q in self.queues:
+            self.config.queue(q)
+        self._draining = threading.Event()
+        self._running: dict[str, _Running] = {}
+        self._lock = threading.Lock()
+        self.processed = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop claiming; running jobs stop at their next step boundary and are released."""
+        self._draining.set()
+
+    def run(self, *, install_signals: bool = True, idle_exit: float | None = None) -> None:
+        """Run until stopped (or, with `idle_exit`, until no job was found for that long)."""
+        if install_signals and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self.stop())
+        self._idle_since = time.monotonic()
+        self._idle_exit = idle_exit
+        beat = threading.Thread(target=self._heartbeat, name="lockstep-heartbeat", daemon=True)
+        beat.start()
+        slots = [
+            threading.Thread(target=self._slot, name=f"lockstep-slot-{i}", daemon=True)
+            for i in range(self.concurrency)
+        ]
+        for t in slots:
+            t.start()
+        for t in slots:
+            while t.is_alive():
+                t.join(0.2)
+        self._draining.set()
+        beat.join(5)
+
+    # -- heartbeat -------------------------------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        queue: JobQueue | None = None
+        interval = self.config.queue_system.visibility_timeout / 3
+        while True:
+            with self._lock:
+                ids = list(self._running)
+            if not ids and self._draining.is_set():
+                return
+            try:
+                if queue is None:
+                    queue = JobQueue(Lockstep(self.url, model=self.model).db, self.config)
+                stop = queue.heartbeat(self.id, ids)
+            except Exception:  # the database is away; keep trying
+                queue = None
+                stop = {}
+            with self._lock:
+                for job_id, why in stop.items():
+                    run = self._running.get(job_id)
+                    if run is not None and run.stop is None:
+                        run.stop = (
+                            ("cancelled", "cancelled on request")
+                            if why == "cancel"
+                            else ("lost", "lease taken over by another worker")
+                        )
+            self._draining.wait(interval) if not ids else time.sleep(interval)
+
+    # -- slots -----------------------------------------------------------------------------
+
+    def _client(self) -> tuple[Lockstep, JobQueue]:
+        client = Lockstep(self.url, model=self.model)
+        client.settings["limiter"] = RateLimiter(client.db, self.config.limits("call"))
+        return client, JobQueue(client.db, self.config)
+
+    def _slot(self) -> None:
+        client: Lockstep | None = None
+        queue: JobQueue | None = None
+        pause = self.config.queue_system.poll_interval
+        failures = 0
+        while not self._draining.is_set():
+            try:
+                if client is None or queue is None:
+                    client, queue = self._client()
+                job = queue.claim(self.id, self.queues)
+                failures = 0
+            except Exception:  # the database is away: back off, reconnect
+                failures += 1
+                with contextlib.suppress(Exception):
+                    if client is not None:
+                        client.close()
+                client = queue = None
+                self._draining.wait(min(5.0, 0.2 * 2**failures))
+                continue
+            if job is None:
+                if (
+                    self._idle_exit is not None
+                    and time.monotonic() - self._idle_since > self._idle_exit
+                ):
+                    return
+                self._draining.wait(pause)
+                continue
+            broken = self._execute(client, queue, job)
+            self._idle_since = time.monotonic()
+            if broken:
+                with contextlib.suppress(Exception):
+                    client.close()
+                client = queue = None
+        if client is not None:
+            client.close()
+
+    def _boundary(self, queue: JobQueue, run: _Running) -> Any:
+        timeouts = self.config.timeouts
+
+        def on_update(node: str, update: Mapping[str, Any]) -> None:
+            now = time.monotonic()
+            step = node.split(".")[0]
+            queue.event(run.job.id, "checkpointed", {"step": node})
+            if run.stop is not None:
+                raise JobStop(*run.stop)
+            if self._draining.is_set():
+                raise JobStop("queued", "worker draining")
+            took, run.boundary = now - run.boundary, now
+            limit = timeouts.step(step)
+            if limit is not None and took > limit:
+                raise JobStop(
+                    "timed_out", f"step {step!r} ran {took:.1f}s, over its {limit:g}s limit"
+                )
+            total = timeouts.workflow_total
+            if total is not None and run.job.run_seconds + (now - run.started) > total:
+                raise JobStop(
+                    "timed_out",
+                    f"the workflow ran {run.job.run_seconds + now - run.started:.1f}s, over "
+                    f"its {total:g}s limit",
+                )
+
+        return on_update
+
+    def _execute(self, client: Lockstep, queue: JobQueue, job: Job) -> bool:
+        """Run one claimed job to its next resting point; True when the database connection
+        broke (the slot reconnects; the job's lease expires and it is taken over)."""
+        run = _Running(job)
+        with self._lock:
+            self._running[job.id] = run
+        client.settings.update(user=job.user_name, workflow=job.workflow)
+        tokens_before = 0
+        try:
+            if client.db.thread(job.thread_id) is not None:
+                tokens_before = client.status(job.thread_id).total_tokens
+            if job.resume and client.status(job.thread_id).waiting:
+                resume = dict(job.resume)
+                status = client.resume(
+                    job.thread_id,
+                    resume.pop("decision", None),
+                    comment=resume.pop("comment", None),
+                    by=resume.pop("by", None),
+                    gate_claimed=True,
+                    on_update=self._boundary(queue, run),
+                    **resume,
+                )
+            else:
+                status = client.continue_run(
+                    job.workflow,
+                    job.thread_id,
+                    job.input,
+                    created_by=job.user_name,
+                    on_update=self._boundary(queue, run),
+                )
+            self._record_tokens(queue, job, status.total_tokens - tokens_before)
+            self._settle(queue, job, run, status)
+        except JobStop as stop:
+            self._stopped(client, queue, job, run, stop)
+        except Exception as exc:  # every failure is recorded on the job
+            if _is_connection_error(exc):
+                return True  # leave the lease to expire: another attempt takes over
+            error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:500]}"
+            retry = not isinstance(exc, LockstepError)
+            try:
+                queue.fail(
+                    job, self.id, ran=time.monotonic() - run.started, error=error, retry=retry
+                )
+            except Exception as again:
+                return _is_connection_error(again)
+        finally:
+            with self._lock:
+                self._running.pop(job.id, None)
+            self.processed += 1
+        return False
+
+    def _record_tokens(self, queue: JobQueue, job: Job, used: int) -> None:
+        for name, decl in self.config.limits("tokens").items():
+            if decl.workflow in (None, job.workflow):
+                key = limit_key(decl, user=job.user_name, workflow=job.workflow)
+                queue.limiter.record(name, key, used)
+
+    def _settle(self, queue: JobQueue, job: Job, run: _Running, status: ThreadStatus) -> None:
+        ran = time.monotonic() - run.started
+        if status.waiting:
+            queue.wait_human(job, self.id, ran=ran, gate=str((status.gate or {}).get("gate")))
+        elif status.final:
+            if status.status == workflow_machine(job.workflow).error_state:
+                queue.fail(job, self.id, ran=ran, error=status.error or "failed", retry=False)
+            else:
+                queue.succeed(job, self.id, ran=ran, outcome=status.status)
+        else:
+            queue.fail(job, self.id, ran=ran, error=f"thread stopped at {status.status}")
+
+    def _stopped(
+        self, client: Lockstep, queue: JobQueue, job: Job, run: _Running, stop: JobStop
+    ) -> None:
+        ran = time.monotonic() - run.started
+        if stop.status == "lost":
+            return
+        if stop.status in ("cancelled", "timed_out"):
+            saved = client.save_partial(job.thread_id, by=f"worker:{self.id}", step=stop.status)
+            reason = stop.reason + (f"; saved incomplete: {', '.join(saved)}" if saved else "")
+            queue.stop(job, self.id, stop.status, ran=ran, reason=reason)
+        else:
+            queue.stop(job, self.id, "queued", ran=ran, reason=stop.reason)
