@@ -137,6 +137,27 @@ def _finish(st: ThreadStatus) -> None:
         raise typer.Exit(code)
 
 
+def training_inputs(request: Path | None, **given: Any) -> dict[str, Any]:
+    """A training request: the YAML file's fields, overridden by the options given."""
+    from lockstep.errors import RequestError
+    from lockstep.machine.spec import load_yaml
+
+    inputs: dict[str, Any] = {}
+    if request is not None:
+        try:
+            text = request.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise RequestError(f"cannot read request {request}: {exc.strerror}") from None
+        loaded = load_yaml(text, str(request))
+        if not isinstance(loaded, Mapping):
+            raise RequestError(f"{request}: a request must be a mapping of fields")
+        inputs = {k: v for k, v in loaded.items() if k != "__line__"}
+    inputs.update({k: v for k, v in given.items() if v is not None})
+    if "deadline" in inputs:
+        inputs["deadline"] = str(inputs["deadline"])
+    return inputs
+
+
 @run_app.command("brief")
 def run_brief(
     topic: Annotated[str, typer.Option(help="The question the brief answers.")],
@@ -179,32 +200,17 @@ def run_training(
     db: DbOption = None,
 ) -> None:
     """Design an annual compliance course; stops at each approval gate."""
-    from lockstep.errors import RequestError
-    from lockstep.machine.spec import load_yaml
-
     thread_id = thread_id or uuid.uuid4().hex
     with _errors(thread_id):
-        inputs: dict[str, Any] = {}
-        if request is not None:
-            try:
-                text = request.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise RequestError(f"cannot read request {request}: {exc.strerror}") from None
-            loaded = load_yaml(text, str(request))
-            if not isinstance(loaded, Mapping):
-                raise RequestError(f"{request}: a request must be a mapping of fields")
-            inputs = {k: v for k, v in loaded.items() if k != "__line__"}
-        given = {
-            "topic": topic,
-            "sources": [str(s) for s in sources] if sources else None,
-            "audience": audience,
-            "duration": duration,
-            "deadline": deadline,
-            "language": language,
-        }
-        inputs.update({k: v for k, v in given.items() if v is not None})
-        if "deadline" in inputs:
-            inputs["deadline"] = str(inputs["deadline"])
+        inputs = training_inputs(
+            request,
+            topic=topic,
+            sources=[str(s) for s in sources] if sources else None,
+            audience=audience,
+            duration=duration,
+            deadline=deadline,
+            language=language,
+        )
         client = _client(db)
         err.print(f"thread {thread_id}")
         with _Progress() as progress:
@@ -226,13 +232,21 @@ def resume(
     """Continue a thread from its last checkpoint (a gate decision, or after a crash)."""
     with _errors(thread_id):
         client = _client(db)
-        extra = {"sources": str(sources)} if sources else {}
+        extra: dict[str, Any] = {"sources": str(sources)} if sources else {}
+        who = by or os.environ.get("USER")
+        job = client.queue.continue_thread(
+            client, thread_id, decision, comment=comment, by=who, **extra
+        )
+        if job is not None:
+            out.print(f"job     {job.id} ({job.status}): the continuation runs on a worker")
+            out.print(f"        follow it with: lockstep job {job.id}")
+            return
         with _Progress() as progress:
             st = client.resume(
                 thread_id,
                 decision,
                 comment=comment,
-                by=by or os.environ.get("USER"),
+                by=who,
                 on_update=progress,
                 **extra,
             )
@@ -790,6 +804,8 @@ def serve(
 def main() -> None:
     app(prog_name="lockstep")
 
+
+from lockstep import cli_jobs  # noqa: E402, F401 - registers the queue commands on `app`
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -6,6 +6,7 @@ tables (threads, artifacts, audit log), created by an append-only list of migrat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -351,6 +352,18 @@ def connect_sqlite(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def connection_lost(exc: BaseException) -> bool:
+    """A psycopg error that means the connection is gone (the server restarted or an admin
+    terminated it), not a problem with the statement: no SQLSTATE, class 08, or 57P01-03."""
+    if not type(exc).__module__.startswith("psycopg"):
+        return False
+    names = {c.__name__ for c in type(exc).__mro__}
+    if not names & {"OperationalError", "InterfaceError"}:
+        return False
+    state = getattr(exc, "sqlstate", None)
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+
+
 def connect_postgres(url: str) -> Any:
     """A psycopg connection as LangGraph's savers need it: autocommit, dict rows, no prepare."""
     import psycopg
@@ -401,10 +414,27 @@ class Database:
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"database {self.describe()} is unusable: {exc}") from None
         except Exception as exc:
-            if type(exc).__name__ in ("OperationalError", "InterfaceError"):  # psycopg
+            if connection_lost(exc):
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise StorageError(f"database {self.describe()} unreachable: {first}") from None
             raise
+
+    def _run(self, sql: str, params: Sequence[Any]) -> Any:
+        """Execute once; on Postgres, when the server dropped the connection (a restart, an
+        admin's terminate) outside a transaction, reconnect and execute once more: a statement
+        whose connection was gone never ran."""
+        try:
+            return self._conn.execute(self._sql(sql), tuple(params))
+        except Exception as exc:
+            if self.dialect != "postgres" or self._in_tx or not connection_lost(exc):
+                raise
+            self._reconnect()
+            return self._conn.execute(self._sql(sql), tuple(params))
+
+    def _reconnect(self) -> None:
+        with contextlib.suppress(Exception):
+            self._conn.close()
+        self._conn = connect_postgres(self.location.url)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -429,7 +459,15 @@ class Database:
                     finally:
                         self._in_tx = False
                 else:
-                    with self._conn.transaction():
+                    stack = contextlib.ExitStack()
+                    try:
+                        stack.enter_context(self._conn.transaction())
+                    except Exception as exc:
+                        if not connection_lost(exc):
+                            raise
+                        self._reconnect()  # nothing ran yet: begin again on a new connection
+                        stack.enter_context(self._conn.transaction())
+                    with stack:
                         self._in_tx = True
                         try:
                             yield
@@ -438,16 +476,16 @@ class Database:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         with self._lock, self._errors():
-            self._conn.execute(self._sql(sql), tuple(params))
+            self._run(sql, params)
 
     def rowcount(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run a statement; the number of rows it changed."""
         with self._lock, self._errors():
-            return int(self._conn.execute(self._sql(sql), tuple(params)).rowcount)
+            return int(self._run(sql, params).rowcount)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self._lock, self._errors():
-            cur = self._conn.execute(self._sql(sql), tuple(params))
+            cur = self._run(sql, params)
             rows = cur.fetchall()
             if self.dialect == "sqlite":
                 names = [d[0] for d in cur.description or ()]

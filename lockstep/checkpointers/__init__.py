@@ -6,6 +6,8 @@ LangServe drives through `ainvoke`/`astream`. Both read and write the same table
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,6 +16,9 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from lockstep.db import connect_postgres, connect_sqlite, parse_url, resolve_url
 from lockstep.errors import StorageError
+
+_SETUP_RACES = {"23505", "42P07", "42710", "40P01"}
+"""unique_violation, duplicate_table, duplicate_object, deadlock_detected"""
 
 __all__ = ["close_checkpointer", "open_async_checkpointer", "open_checkpointer"]
 
@@ -36,7 +41,17 @@ def open_checkpointer(url: str | None = None) -> BaseCheckpointSaver[Any]:
     from langgraph.checkpoint.postgres import PostgresSaver
 
     pg_saver = PostgresSaver(connect_postgres(location.url))
-    pg_saver.setup()
+    for attempt in range(6):
+        try:
+            pg_saver.setup()
+            break
+        except Exception as exc:
+            # Two processes setting up a fresh database race to create the same tables (a lock
+            # around setup() deadlocks on its CREATE INDEX CONCURRENTLY); the loser retries
+            # and finds them made.
+            if attempt == 5 or getattr(exc, "sqlstate", None) not in _SETUP_RACES:
+                raise
+            time.sleep(0.1 * (attempt + 1))
     return pg_saver
 
 
@@ -66,5 +81,12 @@ async def open_async_checkpointer(
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
     async with AsyncPostgresSaver.from_conn_string(location.url) as saver:
-        await saver.setup()
+        for attempt in range(6):
+            try:
+                await saver.setup()
+                break
+            except Exception as exc:  # the same setup race as above
+                if attempt == 5 or getattr(exc, "sqlstate", None) not in _SETUP_RACES:
+                    raise
+                await asyncio.sleep(0.1 * (attempt + 1))
         yield saver

@@ -62,14 +62,15 @@ class RateLimiter:
         with self.db.transaction():
             self._lock(name, key)
             if decl.strategy == "sliding_window":
+                # Old hits are pruned lazily, kept a while for inspection (`lockstep_rate_hits`).
                 self.db.execute(
                     "DELETE FROM lockstep_rate_hits WHERE name = ? AND key = ? AND at <= ?",
-                    (name, key, now - decl.per),
+                    (name, key, now - max(2 * decl.per, 60.0)),
                 )
                 hits = self.db.query(
                     "SELECT at, amount FROM lockstep_rate_hits WHERE name = ? AND key = ? "
-                    "ORDER BY at",
-                    (name, key),
+                    "AND at > ? ORDER BY at",
+                    (name, key, now - decl.per),
                 )
                 used = sum(float(h["amount"]) for h in hits)
                 if used + amount <= decl.limit:

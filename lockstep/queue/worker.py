@@ -14,6 +14,7 @@ the jobs over from their last checkpoints.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -22,9 +23,11 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lockstep.client import Lockstep, ThreadStatus
+from lockstep.db import connection_lost
 from lockstep.errors import LockstepError, StorageError
 from lockstep.graphs import workflow_machine
 from lockstep.queue.config import QueueConfig, load_config
@@ -32,6 +35,8 @@ from lockstep.queue.limits import RateLimiter, limit_key
 from lockstep.queue.store import Job, JobQueue
 
 __all__ = ["JobStop", "Worker"]
+
+log = logging.getLogger("lockstep.worker")
 
 
 class JobStop(LockstepError):
@@ -52,10 +57,7 @@ class _Running:
 
 
 def _is_connection_error(exc: BaseException) -> bool:
-    return isinstance(exc, StorageError) or type(exc).__name__ in (
-        "OperationalError",
-        "InterfaceError",
-    )
+    return isinstance(exc, StorageError) or connection_lost(exc)
 
 
 class Worker:
@@ -66,7 +68,7 @@ class Worker:
         self,
         database_url: str | None = None,
         *,
-        config: QueueConfig | str | None = None,
+        config: QueueConfig | str | Path | None = None,
         queues: Sequence[str] | None = None,
         concurrency: int = 1,
         worker_id: str | None = None,
@@ -116,7 +118,8 @@ class Worker:
 
     def _heartbeat(self) -> None:
         queue: JobQueue | None = None
-        interval = self.config.queue_system.visibility_timeout / 3
+        # a third of the lease, and at least once a second so cancels are seen promptly
+        interval = min(self.config.queue_system.visibility_timeout / 3, 1.0)
         while True:
             with self._lock:
                 ids = list(self._running)
@@ -185,11 +188,15 @@ class Worker:
 
     def _boundary(self, queue: JobQueue, run: _Running) -> Any:
         timeouts = self.config.timeouts
+        machine = workflow_machine(run.job.workflow)
+        finals = {s.name for s in machine.states.values() if s.type == "final"}
 
         def on_update(node: str, update: Mapping[str, Any]) -> None:
             now = time.monotonic()
             step = node.split(".")[0]
             queue.event(run.job.id, "checkpointed", {"step": node})
+            if update.get("status") in finals:
+                return  # the work is done: a cancel or an overrun now changes nothing
             if run.stop is not None:
                 raise JobStop(*run.stop)
             if self._draining.is_set():
@@ -246,6 +253,9 @@ class Worker:
             self._stopped(client, queue, job, run, stop)
         except Exception as exc:  # every failure is recorded on the job
             if _is_connection_error(exc):
+                log.warning(
+                    "job %s: database connection lost (%s); its lease will lapse", job.id, exc
+                )
                 return True  # leave the lease to expire: another attempt takes over
             error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:500]}"
             retry = not isinstance(exc, LockstepError)

@@ -1,0 +1,387 @@
+"""The queue's commands: `submit`, `worker`, `jobs`, `job`, `cancel` and `dlq`.
+
+Registered on `lockstep.cli.app`; every command goes through `Lockstep(...).queue` (the same
+code path as the server and notebooks).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from lockstep.cli import DbOption, JsonOption, _errors, app, err, out, training_inputs
+from lockstep.client import Lockstep
+from lockstep.errors import ConfigError
+from lockstep.queue.store import Job, check_status, iso
+
+__all__ = ["dlq_app", "submit_app"]
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", help="Queue configuration (default: $LOCKSTEP_CONFIG or ./lockstep.yaml)."
+    ),
+]
+QueueOption = Annotated[str | None, typer.Option(help="Queue (default: the config's default).")]
+PriorityOption = Annotated[
+    str | None, typer.Option(help="urgent, normal, batch or 0-100 (lower runs first).")
+]
+UserOption = Annotated[str | None, typer.Option(help="Who submits (for per-user limits).")]
+KeyOption = Annotated[
+    str | None, typer.Option(help="Idempotency key: a repeat returns the existing job.")
+]
+ParentOption = Annotated[
+    str | None, typer.Option(help="Parent job (a cancel of the parent cancels this one).")
+]
+
+submit_app = typer.Typer(help="Queue a workflow run for a worker; prints the job ID.")
+app.add_typer(submit_app, name="submit")
+dlq_app = typer.Typer(help="Jobs whose retries ran out: list, show, requeue, purge.")
+app.add_typer(dlq_app, name="dlq")
+
+
+def _client(db: str | None, config: Path | None) -> Lockstep:
+    return Lockstep(db, config=config)
+
+
+def _submit(
+    workflow: str,
+    inputs: dict[str, Any],
+    *,
+    queue: str | None,
+    priority: str | None,
+    user: str | None,
+    idempotency_key: str | None,
+    parent: str | None,
+    db: str | None,
+    config: Path | None,
+    as_json: bool,
+) -> None:
+    with _errors():
+        job = _client(db, config).queue.submit(
+            workflow,
+            inputs,
+            queue=queue,
+            priority=priority,
+            user=user or os.environ.get("USER"),
+            idempotency_key=idempotency_key,
+            parent_id=parent,
+        )
+    if as_json:
+        out.print_json(json.dumps(job.to_dict()))
+        return
+    err.print(
+        f"queued {job.workflow} on {job.queue} (priority {job.priority}, thread {job.thread_id})"
+    )
+    out.print(job.id)
+
+
+@submit_app.command("brief")
+def submit_brief(
+    topic: Annotated[str, typer.Option(help="The question the brief answers.")],
+    sources: Annotated[list[Path], typer.Option(help="Folder of .md/.txt/.html sources.")],
+    queue: QueueOption = None,
+    priority: PriorityOption = None,
+    user: UserOption = None,
+    idempotency_key: KeyOption = None,
+    parent: ParentOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Queue a policy brief."""
+    inputs = {"topic": topic, "sources": [str(s) for s in sources]}
+    _submit(
+        "brief",
+        inputs,
+        queue=queue,
+        priority=priority,
+        user=user,
+        idempotency_key=idempotency_key,
+        parent=parent,
+        db=db,
+        config=config,
+        as_json=as_json,
+    )
+
+
+@submit_app.command("training")
+def submit_training(
+    request: Annotated[
+        Path | None, typer.Option(help="A YAML request file (options given here override it).")
+    ] = None,
+    topic: Annotated[str | None, typer.Option(help="What the course covers.")] = None,
+    sources: Annotated[
+        list[Path] | None, typer.Option(help="Folder(s) of the policies to cover.")
+    ] = None,
+    audience: Annotated[str | None, typer.Option(help="Who takes the course.")] = None,
+    duration: Annotated[int | None, typer.Option(help="Course length in minutes.")] = None,
+    deadline: Annotated[str | None, typer.Option(help="Date the course must be live.")] = None,
+    language: Annotated[str | None, typer.Option(help="Language code, e.g. en.")] = None,
+    queue: QueueOption = None,
+    priority: PriorityOption = None,
+    user: UserOption = None,
+    idempotency_key: KeyOption = None,
+    parent: ParentOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Queue a compliance-training design."""
+    with _errors():
+        inputs = training_inputs(
+            request,
+            topic=topic,
+            sources=[str(s) for s in sources] if sources else None,
+            audience=audience,
+            duration=duration,
+            deadline=deadline,
+            language=language,
+        )
+    _submit(
+        "training",
+        inputs,
+        queue=queue,
+        priority=priority,
+        user=user,
+        idempotency_key=idempotency_key,
+        parent=parent,
+        db=db,
+        config=config,
+        as_json=as_json,
+    )
+
+
+@submit_app.command("workflow")
+def submit_workflow(
+    name: Annotated[str, typer.Argument(metavar="WORKFLOW")],
+    input: Annotated[str, typer.Option("--input", help="The run's input as a JSON object.")] = "{}",
+    queue: QueueOption = None,
+    priority: PriorityOption = None,
+    user: UserOption = None,
+    idempotency_key: KeyOption = None,
+    parent: ParentOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Queue any registered workflow (lockstep.yaml `workflows:`) with a JSON input."""
+    with _errors():
+        try:
+            inputs = json.loads(input)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--input is not valid JSON: {exc.msg} at char {exc.pos}") from None
+        if not isinstance(inputs, dict):
+            raise ConfigError("--input must be a JSON object")
+    _submit(
+        name,
+        inputs,
+        queue=queue,
+        priority=priority,
+        user=user,
+        idempotency_key=idempotency_key,
+        parent=parent,
+        db=db,
+        config=config,
+        as_json=as_json,
+    )
+
+
+@app.command()
+def worker(
+    queues: Annotated[
+        str | None, typer.Option(help="Comma-separated queues to drain (default: all).")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="Jobs run at once by this process.")] = 1,
+    config: ConfigOption = None,
+    db: DbOption = None,
+) -> None:
+    """Run jobs until SIGTERM/SIGINT, then drain: running jobs stop at their next step
+    boundary (checkpointed) and go back to the queue."""
+    import logging
+
+    from lockstep.queue.worker import Worker
+
+    logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    with _errors():
+        if concurrency < 1:
+            raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")
+        names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
+        runner = Worker(db, config=config, queues=names, concurrency=concurrency)
+        err.print(
+            f"worker {runner.id}: queues {', '.join(runner.queues)}, concurrency {concurrency}"
+        )
+        runner.run()
+        err.print(f"worker {runner.id} stopped after {runner.processed} job run(s)")
+
+
+def _job_table(jobs: list[Job]) -> Table:
+    table = Table("job", "workflow", "queue", "prio", "status", "tries", "thread", "submitted")
+    for j in jobs:
+        table.add_row(
+            j.id,
+            j.workflow,
+            j.queue,
+            str(j.priority),
+            j.status + (f" ({j.outcome})" if j.outcome and j.final else ""),
+            str(j.attempts),
+            j.thread_id,
+            (iso(j.submitted_at) or "")[:19],
+        )
+    return table
+
+
+def _summary(job: Job) -> dict[str, Any]:
+    data = job.to_dict()
+    keys = (
+        "id",
+        "workflow",
+        "queue",
+        "priority",
+        "status",
+        "attempts",
+        "thread_id",
+        "user_name",
+        "submitted_at",
+        "started_at",
+        "finished_at",
+        "outcome",
+        "error",
+    )
+    return {k: data[k] for k in keys}
+
+
+@app.command()
+def jobs(
+    queue: Annotated[str | None, typer.Option(help="Only this queue.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """List jobs, oldest first."""
+    with _errors():
+        found = _client(db, config).queue.find(queue=queue, status=check_status(status))
+    if as_json:
+        out.print_json(json.dumps([_summary(j) for j in found]))
+        return
+    out.print(_job_table(found))
+
+
+@app.command()
+def job(
+    job_id: Annotated[str, typer.Argument(metavar="JOB")],
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """One job with its lifecycle events."""
+    with _errors():
+        found = _client(db, config).queue.get(job_id, events=True)
+    if as_json:
+        out.print_json(json.dumps(found.to_dict()))
+        return
+    _show(found)
+
+
+def _show(found: Job) -> None:
+    data = found.to_dict()
+    for key in ("id", "workflow", "queue", "priority", "status", "outcome", "attempts"):
+        out.print(f"{key:<10}{data[key]}")
+    out.print(f"{'thread':<10}{found.thread_id}")
+    if found.error:
+        out.print(f"{'error':<10}{escape(found.error)}")
+    table = Table("at", "event", "detail", title="events", title_justify="left")
+    for e in data["events"]:
+        table.add_row((e["at"] or "")[:23], e["kind"], escape(json.dumps(e["detail"])))
+    out.print(table)
+
+
+@app.command()
+def cancel(
+    target: Annotated[str, typer.Argument(metavar="JOB|THREAD")],
+    wait: Annotated[
+        float | None,
+        typer.Option(help="Seconds to wait for running jobs to stop (default: the config's)."),
+    ] = None,
+    by: Annotated[str | None, typer.Option(help="Who cancels (recorded).")] = None,
+    config: ConfigOption = None,
+    db: DbOption = None,
+) -> None:
+    """Cancel a job and its children: queued ones at once, running ones at their next step
+    boundary (partial work is saved as incomplete artifacts)."""
+    with _errors():
+        client = _client(db, config)
+        jobs_queue = client.queue
+        touched = jobs_queue.cancel(target, by=by or os.environ.get("USER"))
+        limit = jobs_queue.config.cancellation.cleanup_wait if wait is None else wait
+        deadline = time.monotonic() + limit
+        pending = [j.id for j in touched if j.status == "running"]
+        while pending and time.monotonic() < deadline:
+            time.sleep(0.2)
+            pending = [i for i in pending if jobs_queue.get(i).status == "running"]
+        for j in touched:
+            now = jobs_queue.get(j.id)
+            note = " (still stopping)" if now.id in pending else ""
+            out.print(f"{now.id}  {now.status}{note}")
+    if pending:
+        raise typer.Exit(1)
+
+
+@dlq_app.command("list")
+def dlq_list(config: ConfigOption = None, as_json: JsonOption = False, db: DbOption = None) -> None:
+    """Dead-lettered jobs."""
+    with _errors():
+        found = _client(db, config).queue.find(status="dead_lettered")
+    if as_json:
+        out.print_json(json.dumps([_summary(j) for j in found]))
+        return
+    out.print(_job_table(found))
+
+
+@dlq_app.command("show")
+def dlq_show(
+    job_id: Annotated[str, typer.Argument(metavar="JOB")],
+    config: ConfigOption = None,
+    db: DbOption = None,
+) -> None:
+    """A dead-lettered job with its error and attempt history."""
+    with _errors():
+        found = _client(db, config).queue.get(job_id, events=True)
+    _show(found)
+
+
+@dlq_app.command("requeue")
+def dlq_requeue(
+    job_ids: Annotated[list[str], typer.Argument(metavar="JOB...")],
+    config: ConfigOption = None,
+    db: DbOption = None,
+) -> None:
+    """Send dead-lettered jobs back to their queues with fresh attempts."""
+    with _errors():
+        jobs_queue = _client(db, config).queue
+        for job_id in job_ids:
+            found = jobs_queue.requeue(job_id, by=os.environ.get("USER"))
+            out.print(f"{found.id}  queued on {found.queue}")
+
+
+@dlq_app.command("purge")
+def dlq_purge(
+    job_ids: Annotated[list[str] | None, typer.Argument(metavar="[JOB...]")] = None,
+    all_jobs: Annotated[bool, typer.Option("--all", help="Purge every dead letter.")] = False,
+    config: ConfigOption = None,
+    db: DbOption = None,
+) -> None:
+    """Delete dead-lettered jobs (the named ones, or --all)."""
+    with _errors():
+        if not job_ids and not all_jobs:
+            raise ConfigError("name the jobs to purge, or pass --all")
+        count = _client(db, config).queue.purge(job_ids or None)
+    out.print(f"purged {count} dead-lettered job(s)")
