@@ -549,3 +549,13 @@ def test_named_call_limit_acquired_in_a_node_across_processes(qenv: QueueEnv, co
     assert len(hits) >= 6  # one per source read
     for t in hits:
         assert sum(t <= s < t + 1.0 for s in hits) <= 4
+
+
+def test_example_configuration_parses() -> None:
+    config = parse_config(
+        (ROOT / "examples" / "lockstep.yaml").read_text(), "examples/lockstep.yaml"
+    )
+    assert config.queue("training")[1].concurrency_limit == 2
+    assert config.queue_system.queues["nightly"].limit == 1
+    assert config.rate_limits["search_api_calls"].strategy == "token_bucket"
+    assert config.timeouts.step("researching") == 600 and config.timeouts.step("x") == 300
