@@ -56,14 +56,16 @@ class LiveServer:
         )
 
     def worker(self) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "lockstep", "worker", "--db", self.db],
-            cwd=self.cwd,
-            env={**self.env, "LOCKSTEP_CONFIG": str(self.config)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        log = self.cwd / f"worker-{len(self.workers)}.log"
+        with log.open("w") as sink:  # a file, not a pipe: a full pipe would block the worker
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "lockstep", "worker", "--db", self.db],
+                cwd=self.cwd,
+                env={**self.env, "LOCKSTEP_CONFIG": str(self.config)},
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
         self.workers.append(proc)
         return proc
 
@@ -76,23 +78,26 @@ class LiveServer:
 
 @contextmanager
 def live_server(
-    db: str, tmp: Path, config: str, keys: dict[str, str], *args: str
+    db: str, tmp: Path, config: str, keys: dict[str, str], *args: str, steps: bool = True
 ) -> Iterator[LiveServer]:
-    """`lockstep serve --config` on a free port with keys made for `keys` (user -> roles)."""
+    """`lockstep serve --config` on a free port with keys made for `keys` (user -> roles);
+    `steps` registers the `steps` workflow."""
     path = tmp / "lockstep.yaml"
-    path.write_text("workflows: {steps: steps}\n" + config, encoding="utf-8")
+    path.write_text(("workflows: {steps: steps}\n" if steps else "") + config, encoding="utf-8")
     made = {user: make_key(db, user, roles) for user, roles in keys.items()}
     port = free_port()
     server = LiveServer(db, path, f"http://127.0.0.1:{port}", made, tmp)
     command = [sys.executable, "-m", "lockstep", "serve", "--port", str(port), "--db", db]
-    proc = subprocess.Popen(
-        [*command, "--config", str(path), *args],
-        cwd=tmp,
-        env=server.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log = tmp / "server.log"
+    with log.open("w") as sink:  # a file, not a pipe: a full pipe would block the server
+        proc = subprocess.Popen(
+            [*command, "--config", str(path), *args],
+            cwd=tmp,
+            env=server.env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -100,7 +105,7 @@ def live_server(
                 break
         except httpx.TransportError:
             pass
-        assert proc.poll() is None, proc.communicate()
+        assert proc.poll() is None, log.read_text()
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.1)
     try:
@@ -108,7 +113,8 @@ def live_server(
     finally:
         server.stop_workers()
         proc.terminate()
-        _, errs = proc.communicate(timeout=30)
+        proc.wait(30)
+        errs = log.read_text()
         assert "Traceback" not in errs, errs
 
 

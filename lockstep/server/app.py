@@ -37,6 +37,7 @@ from lockstep.server.endpoints import (
     EndpointInput,
     EndpointOutput,
     WorkflowEndpoint,
+    config_not_null,
     thread_config,
 )
 from lockstep.server.jobs import router as jobs_router
@@ -165,7 +166,7 @@ def create_app(
             input_type=EndpointInput,
             output_type=EndpointOutput,
             per_req_config_modifier=thread_config,
-            dependencies=[Depends(authenticated)],
+            dependencies=[Depends(authenticated), Depends(config_not_null)],
             enable_feedback_endpoint=False,
             disabled_endpoints=["stream_log"],
         )

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel, Field
 
@@ -21,7 +22,14 @@ from lockstep.aclient import AsyncLockstep
 from lockstep.errors import ThreadNotFound
 from lockstep.server.auth import Principal
 
-__all__ = ["EndpointInput", "EndpointOutput", "GateAnswer", "WorkflowEndpoint", "thread_config"]
+__all__ = [
+    "EndpointInput",
+    "EndpointOutput",
+    "GateAnswer",
+    "WorkflowEndpoint",
+    "config_not_null",
+    "thread_config",
+]
 
 
 class GateAnswer(BaseModel):
@@ -65,6 +73,21 @@ async def thread_config(config: dict[str, Any], request: Request) -> dict[str, A
         configurable["thread_id"] = str(sent["thread_id"])
     configurable["lockstep_user"] = request.state.principal
     return {**config, "configurable": configurable}
+
+
+async def config_not_null(request: Request) -> None:
+    """Refuse `"config": null` with 422: LangServe's request models accept it, then its config
+    merge raises TypeError (a 500). Runs as a route dependency, before LangServe's handler."""
+    if request.method != "POST":
+        return
+    try:
+        body = await request.json()
+    except ValueError:
+        return  # LangServe answers malformed JSON with 422 itself
+    if isinstance(body, dict) and "config" in body and body["config"] is None:
+        raise RequestValidationError(
+            [{"type": "dict_type", "loc": ("body", "config"), "msg": "config must be an object"}]
+        )
 
 
 class WorkflowEndpoint(Runnable[dict[str, Any], dict[str, Any]]):
