@@ -313,3 +313,36 @@ def test_cors_is_off_by_default_and_on_for_listed_origins(tmp_path: Path) -> Non
     assert answered.headers["access-control-allow-origin"] == "http://ui.example"
     assert "authorization" in answered.headers["access-control-allow-headers"].lower()
     assert allowed.get("/healthz", headers=preflight).headers["access-control-allow-origin"]
+
+
+def test_langserve_refuses_bad_requests_before_streaming(server: LiveServer) -> None:
+    """What LangServe would answer with a 500 or a broken stream gets a 4xx first."""
+    missing = {"input": {"topic": "t", "sources": ["missing"]}}
+    with server.http("ana") as ana:
+        for route in ("invoke", "stream", "stream_events"):
+            refused = ana.post(f"/langserve/brief/{route}", json=missing)
+            assert refused.status_code == 422 and "missing" in refused.text, (route, refused.text)
+        cases = [
+            ("batch", {"inputs": None}),
+            ("batch", {"inputs": [[]]}),
+            ("batch", {"inputs": [{}, {}], "config": [{}]}),
+            ("invoke", {"input": {}, "config": None}),
+        ]
+        for route, body in cases:
+            assert ana.post(f"/langserve/brief/{route}", json=body).status_code == 422, body
+        garbled = ana.post(
+            "/langserve/brief/c/0/invoke",
+            content=b"\x80",
+            headers={"Content-Type": "application/json"},
+        )
+        assert garbled.status_code == 422
+        unknown = ana.post(
+            "/langserve/brief/stream",
+            json={
+                "input": {"resume": {"decision": "proceed"}},
+                "config": {"configurable": {"thread_id": "nope"}},
+            },
+        )
+        assert unknown.status_code == 404
+    with server.http("viv") as viv:  # an approver may not start runs
+        assert viv.post("/langserve/brief/stream", json=missing).status_code == 403

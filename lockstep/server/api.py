@@ -137,8 +137,9 @@ async def decide(
     response: Response,
     principal: Principal = Caller,
 ) -> dict[str, Any]:
-    """Answer the pending gate (409, thread unchanged, when the gate does not allow it). A
-    thread a job runs is continued by a worker: 202, the status still at the gate, and the
+    """Answer the pending gate (409, thread unchanged, when the gate does not allow it).
+
+    A thread a job runs is continued by a worker: 202, the status still at the gate, and the
     continuation as `job`; otherwise the server runs it on to its next stop (200)."""
     require(principal, "approver")
     owned(request, principal, thread_id)

@@ -37,7 +37,7 @@ from lockstep.server.endpoints import (
     EndpointInput,
     EndpointOutput,
     WorkflowEndpoint,
-    config_not_null,
+    precheck,
     thread_config,
 )
 from lockstep.server.jobs import router as jobs_router
@@ -166,7 +166,7 @@ def create_app(
             input_type=EndpointInput,
             output_type=EndpointOutput,
             per_req_config_modifier=thread_config,
-            dependencies=[Depends(authenticated), Depends(config_not_null)],
+            dependencies=[Depends(authenticated), Depends(precheck(name, client))],
             enable_feedback_endpoint=False,
             disabled_endpoints=["stream_log"],
         )

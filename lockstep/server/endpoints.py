@@ -10,16 +10,17 @@ it builds the LangGraph `Command` on the server, and returns where the thread st
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from langchain_core.runnables import Runnable, RunnableConfig
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from lockstep.aclient import AsyncLockstep
-from lockstep.errors import ThreadNotFound
+from lockstep.errors import ThreadNotFound, ThreadStateError
 from lockstep.server.auth import Principal
 
 __all__ = [
@@ -27,7 +28,7 @@ __all__ = [
     "EndpointOutput",
     "GateAnswer",
     "WorkflowEndpoint",
-    "config_not_null",
+    "precheck",
     "thread_config",
 ]
 
@@ -75,19 +76,78 @@ async def thread_config(config: dict[str, Any], request: Request) -> dict[str, A
     return {**config, "configurable": configurable}
 
 
-async def config_not_null(request: Request) -> None:
-    """Refuse `"config": null` with 422: LangServe's request models accept it, then its config
-    merge raises TypeError (a 500). Runs as a route dependency, before LangServe's handler."""
-    if request.method != "POST":
+def _invalid(loc: tuple[str, ...], msg: str) -> RequestValidationError:
+    return RequestValidationError([{"type": "value_error", "loc": ("body", *loc), "msg": msg}])
+
+
+def precheck(workflow: str, client: AsyncLockstep) -> Callable[[Request], Awaitable[None]]:
+    """A route dependency for the workflow's LangServe routes: the request checks that must
+    answer before LangServe starts a response. LangServe answers 500 to bodies its own schema
+    lets through (non-UTF-8 JSON, `"config": null`, batch `inputs` that are not a list), and a
+    refusal raised inside a stream, once its 200 has gone out, can only break the connection.
+    So bad bodies get 422 here, and a start or a gate answer is checked, without side effects,
+    as `WorkflowEndpoint.astream` will then do it: roles, inputs, thread ownership, decision."""
+
+    async def check(request: Request) -> None:
+        if request.method != "POST" or request.url.path.endswith("/token_feedback"):
+            return
+        try:
+            body = await request.json()
+        except ValueError:
+            raise _invalid((), "the body is not valid JSON") from None
+        if not isinstance(body, dict):
+            return  # LangServe answers 422 itself
+        if "config" in body and not isinstance(body["config"], dict | list | str):
+            raise _invalid(("config",), "config must be an object")
+        if request.url.path.endswith("/batch"):
+            inputs = body.get("inputs")
+            if not isinstance(inputs, list):
+                raise _invalid(("inputs",), "inputs must be a list")
+            configs = body.get("config")
+            if isinstance(configs, list) and len(configs) != len(inputs):
+                raise _invalid(("config",), "give one config per input, or one for all")
+            per_input = configs if isinstance(configs, list) else [configs] * len(inputs)
+            items = list(zip(inputs, per_input, strict=True))
+        else:
+            items = [(body.get("input"), body.get("config"))]
+        principal: Principal = request.state.principal
+        field = "inputs" if request.url.path.endswith("/batch") else "input"
+        for given, config in items:
+            try:
+                data = EndpointInput.model_validate(given)
+            except ValidationError as exc:  # (LangServe's batch would answer 500)
+                errors = [{**e, "loc": ("body", field, *e["loc"])} for e in exc.errors()]
+                raise RequestValidationError(errors) from None
+            sent = (config or {}).get("configurable") if isinstance(config, dict) else None
+            thread_id = str(sent.get("thread_id") or "") if isinstance(sent, dict) else ""
+            await _check_one(workflow, client, principal, data, thread_id)
+
+    return check
+
+
+async def _check_one(
+    workflow: str, client: AsyncLockstep, principal: Principal, data: EndpointInput, thread: str
+) -> None:
+    from lockstep.client import resume_payload
+    from lockstep.graphs import workflow_module
+    from lockstep.server.api import require
+
+    if data.resume is not None:
+        require(principal, "approver")
+        row = await asyncio.to_thread(client.db.thread, thread) if thread else None
+        if row is None or row["workflow"] != workflow or not principal.owns(row["created_by"]):
+            raise ThreadNotFound(thread)
+        answer = {k: v for k, v in data.resume.model_dump().items() if v is not None}
+        current = await client.status(thread)
+        resume_payload(current, answer.pop("decision"), by=principal.user, **answer)
         return
-    try:
-        body = await request.json()
-    except ValueError:
-        return  # LangServe answers malformed JSON with 422 itself
-    if isinstance(body, dict) and "config" in body and body["config"] is None:
-        raise RequestValidationError(
-            [{"type": "dict_type", "loc": ("body", "config"), "msg": "config must be an object"}]
-        )
+    require(principal, "submitter")
+    inputs = {
+        k: v for k, v in data.model_dump(exclude={"inputs", "resume"}).items() if v is not None
+    }
+    await asyncio.to_thread(workflow_module(workflow).check_inputs, {**inputs, **data.inputs})
+    if thread and await asyncio.to_thread(client.db.thread, thread) is not None:
+        raise ThreadStateError(f"thread {thread!r} already exists; use resume")
 
 
 class WorkflowEndpoint(Runnable[dict[str, Any], dict[str, Any]]):

@@ -167,8 +167,10 @@ LastEventId = Annotated[str | None, Header(description="Resume after this event 
 
 @router.post("", status_code=202)
 def submit_job(body: SubmitJob, request: Request, principal: Principal = Caller) -> dict[str, Any]:
-    """Queue a workflow run (202 with the job): 422 for bad input, 429 with Retry-After when
-    the caller's submit limit is spent, 409 when a `reject` concurrency limit refuses."""
+    """Queue a workflow run for a worker; 202 with the job.
+
+    422 for bad input, 429 with Retry-After when the caller's submit limit is spent, 409 when
+    a `reject` concurrency limit refuses."""
     require(principal, "submitter")
     job = queue_of(request).submit(
         body.workflow,
@@ -212,8 +214,9 @@ async def all_events(
     last_event_id: LastEventId = None,
     principal: Principal = Caller,
 ) -> EventSourceResponse:
-    """Live events of all the caller's jobs (every job's, for operators and admins), from now
-    on, or after `Last-Event-ID` / `?after=`; the stream stays open."""
+    """Live events of the caller's jobs as SSE (every job's for operators and admins).
+
+    From now on, or after `Last-Event-ID` / `?after=`; the stream stays open."""
     queue = queue_of(request)
     if after is not None or last_event_id:
         start = _after(after, last_event_id)
@@ -237,9 +240,10 @@ async def job_events(
     last_event_id: LastEventId = None,
     principal: Principal = Caller,
 ) -> EventSourceResponse:
-    """The job's lifecycle events (replayed after `Last-Event-ID` / `?after=`, then live);
-    the stream ends once the job is final (succeeded, failed, dead_lettered, cancelled,
-    timed_out)."""
+    """The job's lifecycle events as SSE, ending once the job is final.
+
+    Replayed after `Last-Event-ID` / `?after=`, then live; final statuses: succeeded, failed,
+    dead_lettered, cancelled, timed_out."""
     start = _after(after, last_event_id)
     await asyncio.to_thread(visible, request, principal, job_id)
     return EventSourceResponse(_job_stream(queue_of(request), job_id, start), ping=PING_SECONDS)
@@ -247,8 +251,10 @@ async def job_events(
 
 @router.post("/{job_id}/cancel")
 def cancel_job(job_id: str, request: Request, principal: Principal = Caller) -> dict[str, Any]:
-    """Cancel the job and its children: queued or waiting ones at once, running ones at their
-    next step boundary (the job shows `cancel_requested` until its worker stops it)."""
+    """Cancel the job and its children.
+
+    Queued or waiting ones at once, running ones at their next step boundary (the job shows
+    `cancel_requested` until its worker stops it)."""
     job = visible(request, principal, job_id)
     if not sees_all(principal):
         require(principal, "submitter")

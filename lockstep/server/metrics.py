@@ -183,7 +183,8 @@ Caller = Depends(authenticated)
     responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}},
 )
 def metrics(request: Request, principal: Principal = Caller) -> Response:
-    """Prometheus metrics (operators and admins): queue depth, running jobs, job outcomes,
-    step durations, LLM tokens."""
+    """Prometheus metrics, for operators and admins.
+
+    Queue depth, running jobs, job outcomes, step durations, LLM tokens."""
     require(principal, "operator")
     return Response(render(client_of(request).sync.queue), media_type=CONTENT_TYPE_LATEST)
