@@ -47,7 +47,7 @@ def test_the_live_server_serves_this_document(api: LiveServer) -> None:
 
 @schema.parametrize()
 @settings(
-    max_examples=3,
+    max_examples=5,
     deadline=None,
     database=None,
     suppress_health_check=list(HealthCheck),
