@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
@@ -101,9 +102,10 @@ Schema = TypeVar("Schema", bound=BaseModel)
 
 
 def _methods(model: BaseChatModel) -> list[str]:
-    from langchain_openai import ChatOpenAI
-
-    if isinstance(model, ChatOpenAI):
+    # A ChatOpenAI exists only once langchain_openai is imported; importing it just to ask
+    # costs ~1.5 s (openai, tiktoken) in every process that runs the offline model.
+    openai_mod = sys.modules.get("langchain_openai")
+    if openai_mod is not None and isinstance(model, openai_mod.ChatOpenAI):
         return ["json_schema", "function_calling", "json_text"]
     return ["default", "json_text"]
 
