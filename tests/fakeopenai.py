@@ -10,6 +10,7 @@ floor(n*rate)), cycling through `faults`, so every run sees the same faults.
 from __future__ import annotations
 
 import json
+import select
 import socket
 import threading
 import time
@@ -45,6 +46,10 @@ class FakeOpenAI:
         self.slow_seconds = slow_seconds
         self.log: list[str] = []
         self.lock = threading.Lock()
+        self.hanging = threading.Event()
+        """Set when a `hang` request arrived; it is answered only if `release` is set, and
+        logs `client disconnected` if the client drops it first."""
+        self.release = threading.Event()
         self.model = OfflineChatModel()
 
     def next_outcome(self) -> str:
@@ -145,6 +150,14 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if outcome == "malformed":
                 self._send(200, b'{"id": "chatcmpl-fake", "choices": [')
                 return
+            if outcome == "hang":
+                fake.hanging.set()
+                while not fake.release.is_set():
+                    readable, _, _ = select.select([self.connection], [], [], 0.05)
+                    if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                        fake.log.append("client disconnected")
+                        self.close_connection = True
+                        return
             if outcome == "slow":
                 time.sleep(fake.slow_seconds)
             answer = fake.answer(body)
@@ -164,5 +177,6 @@ def serve(fake: FakeOpenAI) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/v1"
     finally:
+        fake.release.set()
         server.shutdown()
         server.server_close()

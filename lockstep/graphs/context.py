@@ -7,6 +7,7 @@ addresses threads and checkpoints.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,9 +15,10 @@ from functools import cache
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
 from langgraph.runtime import Runtime
 
-from lockstep.agents.models import get_chat_model
+from lockstep.agents.models import Schema, call, get_chat_model, structured_output
 from lockstep.artifacts.store import ArtifactStore
 from lockstep.db import Database
 
@@ -64,10 +66,22 @@ class RunContext:
     user: str | None = None
     """Who the run is for (a job's submitter), the key of `scope: user` limits."""
     workflow: str | None = None
+    cancel: threading.Event | None = None
+    """Set by a worker when the job is cancelled: an LLM call in flight is dropped
+    (`CallCancelled`). None outside workers: calls are plain `invoke`."""
 
     @property
     def journal(self) -> Database:
         return self.db
+
+    def invoke(self, messages: Any) -> BaseMessage:
+        """The chat model's answer to `messages` (cancellable, see `cancel`)."""
+        answer: BaseMessage = call(self.model, messages, self.cancel)
+        return answer
+
+    def structured(self, schema: type[Schema], messages: Any) -> Schema:
+        """A `schema` instance from the chat model (see `structured_output`)."""
+        return structured_output(self.model, schema, messages, self.cancel)
 
     def acquire(self, name: str, amount: float = 1.0) -> float:
         """Take `amount` of the named rate limit (e.g. `search_api_calls`) before an external
