@@ -50,7 +50,10 @@ class RunContext:
     max_sources: int = 12
     """Most relevant documents read per research round."""
     quotes_per_source: int = 5
-    """Quotes kept per gathered source."""
+    """Quotes kept per gathered source (per `extract` call in agent mode)."""
+    agent_max_tool_calls: int = 20
+    """Agent research mode's step budget: tool calls per research round, valid or not. Once
+    spent, research ends with the sources gathered so far."""
     llm_tokens: int | None = field(
         default_factory=lambda: (
             int(os.environ["LOCKSTEP_LLM_TOKENS"])

@@ -97,6 +97,7 @@ def _plan(state: BriefState, ctx: RunContext, thread: str) -> dict[str, Any]:
             "event": "needs_more_research",
             "outline": None,
             "research_queue": None,
+            "agent": None,
             "extra_queries": [f"{s['heading']} {s['purpose']}" for s in sections]
             or [f"{state['topic']} evidence data"],
         }
