@@ -34,10 +34,11 @@ drawn from the same data.
 Every step is one LangGraph superstep, run with `durability="sync"`: its checkpoint is on disk
 before the next step starts, so a crash loses at most the step in flight and `resume` re-runs
 only that step. A state that does its work in several steps loops on itself with a progress
-event (`batch_gathered`, `section_written`), and each of those steps is a checkpoint. A human
-gate is an `interrupt()`: its checkpoint holds the pending payload until a decision arrives,
-from any process. State holds `ArtifactRef(id, version, sha256)`, never documents, so
-checkpoints stay small (see BENCHMARKS.md).
+event (`batch_gathered`, `model_turn`, `tool_called`, `section_written`), and each of those
+steps is a checkpoint. A human gate is an `interrupt()`: its checkpoint holds the pending
+payload until a decision arrives, from any process. State holds `ArtifactRef(id, version,
+sha256)`, never documents (the research agent's transcript is the one exception, its tool
+results cut to 2,500 characters each), so checkpoints stay small (see BENCHMARKS.md).
 """
 
 

@@ -42,7 +42,9 @@ class RunContext:
     clock: Callable[[], datetime] = utcnow
     """Injectable clock for deadlines and time limits."""
     research_timeout: float | None = None
-    """Seconds research may run; None uses the machine's declared `timeout` (10m)."""
+    """Seconds a research round may run; None uses the machine's declared `timeout` (10m).
+    Async graphs also use it as the agent step's `TimeoutPolicy` (read when the graph is
+    built)."""
     batch_size: int = 5
     """Sources read per research step (one checkpoint per batch)."""
     min_sources: int = 3
