@@ -77,6 +77,12 @@ def test_agent_mode_completes_offline_and_passes_verification(db_url: str, corpu
     assert ("agent_researching", "sources_gathered") in events
     assert values["agent"]["finished"].startswith("done: ")
     assert st.usage["agent_researching"]["calls"] == 3  # metered like any LLM step
+    with Lockstep(db_url) as client:  # the round's transcript is kept as an artifact
+        transcript = client.artifacts.json(
+            client.artifacts.latest(st.thread_id, "research-transcript")
+        )
+    assert transcript["messages"] == values["agent"]["messages"]
+    assert transcript["tool_calls"] == values["agent"]["tool_calls"] == 16
     # the same sources artifact as locked mode: same keys, real sentences with true spans
     assert report.keys() == locked_report.keys()
     assert report["sources"][0].keys() == locked_report["sources"][0].keys()

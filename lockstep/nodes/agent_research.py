@@ -115,7 +115,21 @@ class _Step:
         self.update["gathered"] = [s["key"] for s in self.desk.report["sources"]]
 
     def finish(self) -> dict[str, Any]:
+        """End the round: the report, and the transcript as an artifact for the record (state
+        drops it when a new round starts)."""
         self.save_report()
+        transcript = {
+            "finished": self.progress["finished"],
+            "tool_calls": self.progress["tool_calls"],
+            "messages": messages_to_dict(self.messages),
+        }
+        self.ctx.artifacts.put(
+            self.thread,
+            "research-transcript",
+            transcript,
+            step=STATE,
+            inputs=[self.update["research"]],
+        )
         enough = len(self.desk.report["sources"]) >= self.ctx.min_sources
         return self.result("sources_gathered" if enough else "insufficient_sources")
 
