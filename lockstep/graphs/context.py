@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -16,6 +16,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
+from langchain_core.tools import BaseTool
 from langgraph.runtime import Runtime
 
 from lockstep.agents.models import Schema, call, get_chat_model, structured_output
@@ -79,9 +80,11 @@ class RunContext:
     def journal(self) -> Database:
         return self.db
 
-    def invoke(self, messages: Any) -> BaseMessage:
-        """The chat model's answer to `messages` (cancellable, see `cancel`)."""
-        answer: BaseMessage = call(self.model, messages, self.cancel)
+    def invoke(self, messages: Any, *, tools: Sequence[BaseTool] = ()) -> BaseMessage:
+        """The chat model's answer to `messages` (cancellable, see `cancel`); with `tools`,
+        bound with `bind_tools`, so the answer may ask for tool calls."""
+        model: Any = self.model.bind_tools(list(tools)) if tools else self.model
+        answer: BaseMessage = call(model, messages, self.cancel)
         return answer
 
     def structured(self, schema: type[Schema], messages: Any) -> Schema:

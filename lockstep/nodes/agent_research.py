@@ -65,9 +65,6 @@ class _Step:
     progress: AgentProgress
     update: dict[str, Any]
 
-    def model(self) -> Any:
-        return self.ctx.model.bind_tools(research_tools(self.desk))
-
     def action(self) -> str:
         """`finish`, `tool` or `model`: what this step does."""
         if self.progress["finished"]:
@@ -203,7 +200,7 @@ def agent_research(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
         return step.finish()
     if action == "tool":
         return step.run_tool()
-    return step.after_model(step.model().invoke(step.messages))
+    return step.after_model(step.ctx.invoke(step.messages, tools=research_tools(step.desk)))
 
 
 async def aagent_research(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
@@ -217,5 +214,5 @@ async def aagent_research(state: BriefState, runtime: Runtime[Any]) -> dict[str,
         return await asyncio.to_thread(step.finish)
     if action == "tool":
         return await asyncio.to_thread(step.run_tool)
-    reply = await step.model().ainvoke(step.messages)
+    reply = await step.ctx.model.bind_tools(research_tools(step.desk)).ainvoke(step.messages)
     return await asyncio.to_thread(step.after_model, reply)
