@@ -28,7 +28,7 @@ from lockstep.aclient import AsyncLockstep
 from lockstep.artifacts.store import ArtifactStore
 from lockstep.cli import app
 from lockstep.db import Database
-from lockstep.errors import RequestError
+from lockstep.errors import InvalidDecision, RequestError
 from lockstep.machine import compile_machine
 from lockstep.research.citations import verify
 from lockstep.research.corpus import load_corpus
@@ -271,6 +271,12 @@ def test_token_budget_stops_the_agent_at_human_review(tmp_path: Path, corpus: Pa
         assert st.gate["review"]["reason"] == "budget"
         assert st.error == "the run's LLM token budget is spent"
         assert client.artifacts.latest(st.thread_id, "sources") is not None  # round on record
+        # no draft exists, so the gate does not offer approving one (which would complete
+        # the brief with no final artifact), and refuses it with the thread unchanged
+        assert st.gate["decisions"] == ["revise", "abandon"]
+        with pytest.raises(InvalidDecision, match="does not allow decision 'approve'"):
+            client.resume(st.thread_id, "approve", by="ana")
+        assert client.status(st.thread_id).status == "human_review"
 
 
 class SteppingClock:

@@ -94,7 +94,7 @@ BRIEF_ROUTES = [
     ("research_timeout", "retry", {"research_mode": "agent"}, "agent_researching"),
     ("research_timeout", "proceed", {}, "drafting"),
     ("research_timeout", "cancel", {}, "cancelled"),
-    ("human_review", "approve", {}, "completed"),
+    ("human_review", "approve", {"draft": {"id": "draft-1", "version": 1}}, "completed"),
     ("human_review", "revise", {}, "drafting"),
     ("human_review", "abandon", {}, "abandoned"),
 ]
@@ -105,6 +105,10 @@ def test_brief_routes(source: str, event: str, values: dict, target: str) -> Non
     transition = BRIEF.resolve(source, event, values)
     assert transition is not None
     assert transition.target == target
+
+
+def test_human_review_cannot_approve_a_missing_draft() -> None:
+    assert BRIEF.resolve("human_review", "approve", {}) is None
 
 
 def test_every_brief_transition_is_routed_above() -> None:

@@ -252,11 +252,14 @@ def _gate_node(
 
     def node(state: dict[str, Any], runtime: Runtime[Any]) -> Command[str]:
         # Everything before interrupt() runs again on resume: it only reads.
+        values = {**state, **(state.get("counters") or {})}
         payload: dict[str, Any] = {
             "gate": name,
             "workflow": machine.name,
             "description": decl.description,
-            "decisions": decisions,
+            # a decision whose every transition is guarded off now is not offered (and is
+            # refused like an unknown one), so a gate never routes to the error state
+            "decisions": [d for d in decisions if machine.resolve(name, d, values) is not None],
             "comment_required": list(decl.comment_required),
             "requires": {k: list(v) for k, v in decl.requires.items()},
             "deadline": gate_deadline(machine, name, state),
