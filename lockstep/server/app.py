@@ -33,6 +33,7 @@ from lockstep.server.endpoints import (
     WorkflowEndpoint,
     thread_config,
 )
+from lockstep.server.web import static_files, web_router
 
 __all__ = ["MAX_BODY", "create_app"]
 
@@ -86,7 +87,8 @@ class _TooLarge(Exception):
 
 
 def create_app(database_url: str | None = None, *, auth: bool = True, **options: Any) -> FastAPI:
-    """The server: LangServe routes per workflow at `/langserve/<name>`, the REST API, health.
+    """The server: LangServe routes per workflow at `/langserve/<name>`, the REST API, health,
+    and the web page at `/`.
 
     `auth=False` makes every caller the local admin (for `--no-auth` on loopback only)."""
 
@@ -125,6 +127,8 @@ def create_app(database_url: str | None = None, *, auth: bool = True, **options:
         return JSONResponse({"ok": True})
 
     app.include_router(router)
+    app.include_router(web_router)
+    app.mount("/ui/static", static_files(), name="static")
     from langserve import add_routes
 
     for name in sorted(WORKFLOWS):
