@@ -789,7 +789,8 @@ def serve(
     ] = False,
     db: DbOption = None,
 ) -> None:
-    """Serve the REST API and a LangServe endpoint per workflow (`/docs` lists them)."""
+    """Serve the REST API, a LangServe endpoint per workflow (`/docs` lists them) and the web
+    page at `/`."""
     import uvicorn
 
     from lockstep.server import create_app
