@@ -49,6 +49,8 @@ class Site:
         self.keys: dict[str, str] = {}
         self.procs: list[tuple[subprocess.Popen[bytes], Path]] = []
         self.base = ""
+        self.env = {**os.environ, "NO_COLOR": "1"}
+        self.env.pop("LOCKSTEP_MODEL", None)  # the offline model: deterministic runs
 
     def key(self, user: str, roles: str) -> str:
         from lockstep.db import Database
@@ -67,7 +69,7 @@ class Site:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "lockstep", *args, "--db", self.db],
                 cwd=self.tmp,  # no ./lockstep.yaml from the repository
-                env={**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(ROOT)},
+                env=self.env,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
             )

@@ -287,6 +287,7 @@ function select(jobId) {
   $("g-comment").value = "";
   $("g-sources").value = "";
   $("g-msg").textContent = "";
+  $("d-notice").hidden = true;
   $("detail").hidden = false;
   $("placeholder").hidden = true;
   renderJobs();
@@ -422,9 +423,14 @@ async function renderDiagram(threadId) {
 
 function renderGate(job, thread) {
   const box = $("d-gate");
-  const gate = thread && thread.gate;
+  // A queued or running job is already answering the gate (or re-running a step).
+  const gate = thread && !["queued", "running"].includes(job.status) ? thread.gate : null;
   box.hidden = !gate;
-  if (!gate) return;
+  if (!gate) {
+    box.dataset.interrupt = "";
+    return;
+  }
+  $("d-notice").hidden = true;
   if (box.dataset.interrupt === gate.interrupt_id) return; // keep what the user typed
   box.dataset.interrupt = gate.interrupt_id;
   $("g-title").textContent = "Waiting for you: " + gate.gate;
@@ -466,10 +472,16 @@ async function decide(threadId, decision) {
   if (sources && !$("g-sources-box").hidden) body.sources = sources;
   for (const b of $("g-buttons").querySelectorAll("button")) b.disabled = true;
   try {
-    await api("/threads/" + encodeURIComponent(threadId) + "/decision", { method: "POST", json: body });
-    msg.textContent = "Decision " + decision + " recorded.";
-    $("d-gate").dataset.interrupt = "";
+    const answer = await api("/threads/" + encodeURIComponent(threadId) + "/decision", {
+      method: "POST",
+      json: body,
+    });
+    msg.textContent = "";
     $("g-comment").value = "";
+    $("d-notice").hidden = false;
+    $("d-notice").textContent =
+      "Decision " + decision + " recorded" + (answer.job ? "; a worker continues the run." : ".");
+    if (answer.job) upsertJob(answer.job);
   } catch (err) {
     msg.className = "msg error";
     msg.textContent = err.message;
