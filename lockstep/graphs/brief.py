@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 
 from lockstep.agents.faults import retry_policy
-from lockstep.errors import SourcesError
+from lockstep.errors import RequestError, SourcesError
 from lockstep.graphs.context import RunContext
 from lockstep.machine import compile_machine, load_machine
 from lockstep.nodes.brief_gates import HANDLERS, REVIEWS
@@ -53,14 +54,21 @@ def build_graph(
 def check_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
     """Checks made before any work starts: every sources folder exists and holds documents.
     (An empty or over-long topic is not an error here: the thread records it as `rejected`.)"""
+    topic = inputs.get("topic", "")
+    if topic is not None and not isinstance(topic, str):
+        raise RequestError(f"topic must be a string, got {type(topic).__name__}")
     folders = inputs.get("sources") or []
-    if isinstance(folders, str):
+    if isinstance(folders, str | os.PathLike):
         folders = [folders]
+    if not isinstance(folders, list | tuple) or not all(
+        isinstance(f, str | os.PathLike) for f in folders
+    ):
+        raise RequestError("sources must be a folder path or a list of folder paths")
     if not folders:
         raise SourcesError("no sources folder given: pass --sources DIR")
     for folder in folders:
         load_corpus(folder)
-    return {"topic": inputs.get("topic", ""), "sources": [str(f) for f in folders]}
+    return {"topic": topic, "sources": [str(f) for f in folders]}
 
 
 graph = build_graph()

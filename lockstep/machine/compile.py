@@ -163,6 +163,11 @@ def _metered(name: str, fn: NodeFn, state: Any, runtime: Runtime[Any]) -> dict[s
         spent["calls"] += 1
     if spent["calls"]:
         update["usage"] = {name: spent}
+        # Also journaled, so token totals (`/metrics`) read one table, not every checkpoint.
+        journal: Journal | None = getattr(runtime.context, "journal", None)
+        thread_id = _thread_id(runtime)
+        if journal is not None and thread_id:
+            journal.record(thread_id, "usage", {"step": name, **spent}, f"step:{name}")
     return update
 
 
