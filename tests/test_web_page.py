@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from lockstep import Lockstep
 from tests.conftest import CORPUS, ROOT
 
 pytestmark = pytest.mark.slow
@@ -245,6 +246,7 @@ def test_page_submits_a_brief_watches_it_live_and_approves_a_training_gate(
     # Approve through the button: the run goes on to the final approval gate.
     page.fill("#g-comment", "Objectives match the policies.")
     page.click("#g-buttons button[data-decision='approved']")
+    expect(page.locator("#d-notice")).to_contain_text("a worker continues the run")
     expect(page.locator("#d-path li.current")).to_have_attribute(
         "data-state", "awaiting_final_approval"
     )
@@ -266,6 +268,29 @@ def test_page_submits_a_brief_watches_it_live_and_approves_a_training_gate(
     page.screenshot(path=str(shot), full_page=True)
     print(f"screenshot: {shot}")
     assert shot.stat().st_size > 10_000
+
+    # The final approval: the job succeeds, live, and the SCORM package is listed.
+    page.click("#g-buttons button[data-decision='approved']")
+    expect(training_row).to_have_attribute("data-status", "succeeded")
+    expect(page.locator("#d-path li.current")).to_have_attribute("data-state", "completed")
+    expect(gate).to_be_hidden()
+    page.click("#d-artifacts button[data-artifact^='package-'][data-version='1']")
+    expect(page.locator("#v-body")).to_contain_text("binary zip")
+    with Lockstep(site.db) as client:  # the audit log names who decided what
+        decisions = [
+            (
+                row["actor"],
+                row["detail"]["gate"],
+                row["detail"]["decision"],
+                row["detail"]["comment"],
+            )
+            for row in client.audit(thread_id)
+            if row["kind"] == "decision"
+        ]
+    assert decisions == [
+        ("ana", "awaiting_objectives_approval", "approved", "Objectives match the policies."),
+        ("ana", "awaiting_final_approval", "approved", None),
+    ]
     assert errors == [], errors
 
 

@@ -37,10 +37,12 @@ function clear(node) {
   while (node.firstChild) node.removeChild(node.firstChild);
 }
 
-function when(iso) {
+function when(iso, short) {
   if (!iso) return "";
   const d = new Date(iso);
-  return isNaN(d) ? String(iso) : d.toLocaleString();
+  if (isNaN(d)) return String(iso);
+  if (!short) return d.toLocaleString();
+  return d.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 }
 
 function badge(status) {
@@ -102,6 +104,7 @@ function askKey(message) {
   $("app").hidden = true;
   $("login").hidden = false;
   $("change-key").hidden = true;
+  $("conn").hidden = true;
   $("key-error").textContent = message || "";
   $("key-input").focus();
 }
@@ -234,7 +237,7 @@ function renderJobs() {
       },
       el("td", {}, el("strong", {}, job.workflow), job.input && job.input.topic ? el("div", { class: "sub" }, job.input.topic) : null),
       el("td", {}, badge(job.status), job.outcome ? el("div", { class: "sub wrap" }, job.outcome) : null),
-      el("td", {}, when(job.submitted_at), el("div", { class: "sub mono" }, job.id.slice(0, 8))),
+      el("td", { title: when(job.submitted_at) }, when(job.submitted_at, true), el("div", { class: "sub mono" }, job.id.slice(0, 8))),
     );
     body.append(row);
   }
@@ -636,6 +639,7 @@ async function start() {
   $("login").hidden = true;
   $("app").hidden = false;
   $("change-key").hidden = !ui.auth;
+  $("conn").hidden = false;
   stopStream();
   ui.stream = new AbortController();
   // The list is (re)loaded once the stream is open, so no event falls between the two.
