@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -294,13 +295,29 @@ def test_page_submits_a_brief_watches_it_live_and_approves_a_training_gate(
     assert errors == [], errors
 
 
-def test_page_without_auth_asks_for_no_key_and_shows_markup_as_text(
-    site: Site, browser: Any
+@pytest.fixture
+def fabricating_worker(site: Site) -> Iterator[None]:
+    """A real `Worker`, in this process so it can run a chat model that breaks every
+    citation (tests/models.py): briefs then stop at `human_review` with a draft to judge."""
+    from lockstep.queue import Worker
+    from tests.models import FabricatingModel
+
+    worker = Worker(site.db, model=FabricatingModel(revisions_fabricated=99))
+    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        worker.stop()
+        thread.join(60)
+
+
+def test_page_without_auth_reviews_a_brief_draft_and_shows_markup_as_text(
+    site: Site, browser: Any, fabricating_worker: None
 ) -> None:
     from playwright.sync_api import expect
 
     site.serve("--no-auth")
-    site.worker()
     errors: list[str] = []
     page = _page(browser, errors)
     page.goto(site.base)
@@ -312,9 +329,24 @@ def test_page_without_auth_asks_for_no_key_and_shows_markup_as_text(
     _fill_run(page, "brief", topic, CORPUS)
     page.click("#f-submit")
     row = page.locator("#jobs tbody tr").first
-    expect(row).to_have_attribute("data-status", "succeeded")
+    expect(row).to_have_attribute("data-status", "waiting_human")
     expect(row.locator(".sub").first).to_have_text(topic)
     expect(page.locator("#d-title")).to_have_text(f"brief · {topic}")
+
+    # The review material: the draft with its footnoted citations, and what failed.
+    expect(page.locator("#g-title")).to_contain_text("human_review")
+    draft = page.locator("#g-review details[open] pre.material")
+    expect(draft).to_contain_text("[^")
+    expect(draft).to_contain_text("allegedly.")  # the altered quotes the verifier caught
+    expect(page.locator("#g-review")).to_contain_text("Citation failures")
+    expect(page.locator("#g-review ul li").first).to_be_visible()
+    expect(page.locator("#g-buttons button")).to_have_text(["approve", "revise", "abandon"])
+    page.click("#g-buttons button[data-decision='revise']")
+    expect(page.locator("#g-msg")).to_contain_text("requires a comment")
+    page.click("#g-buttons button[data-decision='approve']")
+    expect(row).to_have_attribute("data-status", "succeeded")
+    expect(page.locator("#d-path li.current")).to_have_attribute("data-state", "completed")
+
     assert page.locator("main img:not(#d-diagram), main b").count() == 0
     assert page.evaluate("window.pwned") is None
     assert errors == [], errors
