@@ -29,6 +29,7 @@ from lockstep.machine import (
     compile_machine,
     load_machine,
     to_mermaid,
+    to_svg,
     write_png,
 )
 from lockstep.queue.config import QueueConfig, load_config
@@ -74,6 +75,7 @@ __all__ = [
     "open_async_checkpointer",
     "open_checkpointer",
     "to_mermaid",
+    "to_svg",
     "verify",
     "workflow_machine",
     "write_png",

@@ -796,9 +796,20 @@ def serve(
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="Everyone is the local admin (loopback only).")
     ] = False,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(help="Let browser pages from this origin call the API (repeatable)."),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="Queue configuration (default: $LOCKSTEP_CONFIG or ./lockstep.yaml)."
+        ),
+    ] = None,
     db: DbOption = None,
 ) -> None:
-    """Serve the REST API and a LangServe endpoint per workflow (`/docs` lists them)."""
+    """Serve the REST and jobs API, metrics, a LangServe endpoint per workflow (`/docs` lists
+    them) and the web page at `/`. Jobs are run by `lockstep worker` processes, not the server."""
     import uvicorn
 
     from lockstep.server import create_app
@@ -806,7 +817,9 @@ def serve(
     with _errors():
         if no_auth and host not in ("127.0.0.1", "localhost", "::1"):
             raise ConfigError(f"--no-auth binds only to loopback, not {host!r}")
-        application = create_app(db, auth=not no_auth)
+        application = create_app(
+            db, auth=not no_auth, cors_origins=cors_origin or (), config=config
+        )
         uvicorn.run(application, host=host, port=port, log_level="warning")
 
 

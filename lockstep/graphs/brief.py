@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -81,9 +82,16 @@ def build_graph(
 def check_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
     """Checks made before any work starts: every sources folder exists and holds documents.
     (An empty or over-long topic is not an error here: the thread records it as `rejected`.)"""
+    topic = inputs.get("topic", "")
+    if topic is not None and not isinstance(topic, str):
+        raise RequestError(f"topic must be a string, got {type(topic).__name__}")
     folders = inputs.get("sources") or []
-    if isinstance(folders, str):
+    if isinstance(folders, str | os.PathLike):
         folders = [folders]
+    if not isinstance(folders, list | tuple) or not all(
+        isinstance(f, str | os.PathLike) for f in folders
+    ):
+        raise RequestError("sources must be a folder path or a list of folder paths")
     if not folders:
         raise SourcesError("no sources folder given: pass --sources DIR")
     for folder in folders:
@@ -93,7 +101,7 @@ def check_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
         raise RequestError(
             f"unknown research mode {mode!r}: use one of {', '.join(RESEARCH_MODES)}"
         )
-    payload = {"topic": inputs.get("topic", ""), "sources": [str(f) for f in folders]}
+    payload = {"topic": topic, "sources": [str(f) for f in folders]}
     if mode != "locked":
         payload["research_mode"] = mode
     return payload

@@ -166,7 +166,7 @@ between its checkpoints, or by LangGraph's `TimeoutPolicy` on an async step)."""
 
 
 @contextmanager
-def _meter(name: str, update: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def _meter(name: str, update: dict[str, Any], runtime: Runtime[Any]) -> Iterator[dict[str, Any]]:
     """Add the LLM usage of the calls made inside the block to the node's `update`."""
     with get_usage_metadata_callback() as meter:
         yield update
@@ -177,12 +177,17 @@ def _meter(name: str, update: dict[str, Any]) -> Iterator[dict[str, Any]]:
         spent["calls"] += 1
     if spent["calls"]:
         update["usage"] = {name: spent}
+        # Also journaled, so token totals (`/metrics`) read one table, not every checkpoint.
+        journal: Journal | None = getattr(runtime.context, "journal", None)
+        thread_id = _thread_id(runtime)
+        if journal is not None and thread_id:
+            journal.record(thread_id, "usage", {"step": name, **spent}, f"step:{name}")
 
 
 def _metered(name: str, fn: NodeFn, state: Any, runtime: Runtime[Any]) -> dict[str, Any]:
     """Run a node function, adding the LLM usage of the calls it made to its update."""
     update: dict[str, Any] = {}
-    with _meter(name, update):
+    with _meter(name, update, runtime):
         update.update(fn(state, runtime) or {})
     return update
 
@@ -232,7 +237,7 @@ def _astep_node(
                 machine, _advance(machine, name, BUDGET_EVENT, state, update, runtime, "budget")
             )
         update = {}
-        with _meter(name, update):
+        with _meter(name, update, runtime):
             update.update(await afn(state, runtime) or {})
         event = update.pop("event", None)
         return _goto(

@@ -164,7 +164,9 @@ class JobQueue:
         status: str | None = None,
         thread_id: str | None = None,
         user: str | None = None,
+        workflow: str | None = None,
         limit: int = 1000,
+        newest_first: bool = False,
     ) -> list[Job]:
         where, params = ["1 = 1"], []
         for column, value in (
@@ -172,15 +174,37 @@ class JobQueue:
             ("status", status),
             ("thread_id", thread_id),
             ("user_name", user),
+            ("workflow", workflow),
         ):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
+        order = "seq DESC" if newest_first else "seq"
         rows = self.db.query(
-            f"SELECT * FROM lockstep_jobs WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
+            f"SELECT * FROM lockstep_jobs WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?",
             (*params, limit),
         )
         return [Job.from_row(r) for r in rows]
+
+    def feed(
+        self, *, after: int = 0, user: str | None = None, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        """Events of every job (or of `user`'s jobs) after event `after`, oldest first: the
+        server's live stream of a job list."""
+        mine = " AND j.user_name = ?" if user is not None else ""
+        rows = self.db.query(
+            "SELECT e.seq, e.job_id, e.at, e.kind, e.detail FROM lockstep_job_events e "
+            f"JOIN lockstep_jobs j ON j.id = e.job_id WHERE e.seq > ?{mine} ORDER BY e.seq LIMIT ?",
+            (after, *([user] if user is not None else []), limit),
+        )
+        for row in rows:
+            row["detail"] = json.loads(row["detail"])
+        return rows
+
+    def last_event_seq(self) -> int:
+        """The newest event's number (0 when there is none): where a live feed starts."""
+        rows = self.db.query("SELECT COALESCE(MAX(seq), 0) AS seq FROM lockstep_job_events")
+        return int(rows[0]["seq"])
 
     def of_thread(self, thread_id: str) -> Job | None:
         """The newest job that runs `thread_id`, if the queue owns the thread."""
@@ -216,6 +240,10 @@ class JobQueue:
         payload = workflow_module(workflow).check_inputs(dict(inputs or {}))
         if parent_id is not None:
             self.get(parent_id)
+        if thread_id is not None and (
+            self.db.thread(thread_id) is not None or self.find(thread_id=thread_id, limit=1)
+        ):  # a job starts a new thread; continuing one is `continue_thread`
+            raise SubmitRefused(f"thread {thread_id!r} already exists: pick a new thread ID")
         job_id = uuid.uuid4().hex[:16]
         thread_id = thread_id or f"job-{job_id}"
         now = self.clock()

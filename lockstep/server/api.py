@@ -131,13 +131,32 @@ def get_history(
 
 @router.post("/threads/{thread_id}/decision", tags=["gates"])
 async def decide(
-    thread_id: str, body: Decision, request: Request, principal: Principal = Caller
+    thread_id: str,
+    body: Decision,
+    request: Request,
+    response: Response,
+    principal: Principal = Caller,
 ) -> dict[str, Any]:
-    """Answer the pending gate (409, thread unchanged, when the gate does not allow it)."""
+    """Answer the pending gate (409, thread unchanged, when the gate does not allow it). A
+    thread a job runs is continued by a worker: 202, the status still at the gate, and the
+    continuation as `job`; otherwise the server runs it on to its next stop (200)."""
     require(principal, "approver")
     owned(request, principal, thread_id)
     fields = {"sources": body.sources} if body.sources else {}
-    status = await client_of(request).resume(
+    client = client_of(request)
+    job = await asyncio.to_thread(
+        client.sync.queue.continue_thread,
+        client.sync,
+        thread_id,
+        body.decision,
+        comment=body.comment,
+        by=principal.user,
+        **fields,
+    )
+    if job is not None:
+        response.status_code = 202
+        return {**(await client.status(thread_id)).to_dict(), "job": job.to_dict()}
+    status = await client.resume(
         thread_id, body.decision, comment=body.comment, by=principal.user, **fields
     )
     return status.to_dict()

@@ -7,11 +7,13 @@ JSON with a fitting status; bodies over 1 MB are refused before they are read wh
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import math
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,9 +21,13 @@ from lockstep.aclient import AsyncLockstep
 from lockstep.errors import (
     ArtifactError,
     ConfigError,
+    JobNotFound,
     LockstepError,
+    RateLimited,
+    RequestError,
     SourcesError,
     StorageError,
+    SubmitRefused,
     ThreadNotFound,
     ThreadStateError,
 )
@@ -33,6 +39,9 @@ from lockstep.server.endpoints import (
     WorkflowEndpoint,
     thread_config,
 )
+from lockstep.server.jobs import router as jobs_router
+from lockstep.server.metrics import router as metrics_router
+from lockstep.server.web import static_files, web_router
 
 __all__ = ["MAX_BODY", "create_app"]
 
@@ -41,9 +50,13 @@ MAX_BODY = 1_000_000
 
 _STATUS: tuple[tuple[type[LockstepError], int], ...] = (
     (ThreadNotFound, 404),
+    (JobNotFound, 404),
     (ArtifactError, 404),
     (ThreadStateError, 409),
+    (RateLimited, 429),
+    (SubmitRefused, 409),
     (SourcesError, 422),
+    (RequestError, 422),
     (ConfigError, 422),
     (StorageError, 503),
 )
@@ -85,10 +98,20 @@ class _TooLarge(Exception):
     pass
 
 
-def create_app(database_url: str | None = None, *, auth: bool = True, **options: Any) -> FastAPI:
-    """The server: LangServe routes per workflow at `/langserve/<name>`, the REST API, health.
+def create_app(
+    database_url: str | None = None,
+    *,
+    auth: bool = True,
+    cors_origins: Sequence[str] = (),
+    **options: Any,
+) -> FastAPI:
+    """The server: LangServe routes per workflow at `/langserve/<name>`, the REST API, the
+    jobs API, metrics, health, and the web page at `/`.
 
-    `auth=False` makes every caller the local admin (for `--no-auth` on loopback only)."""
+    `auth=False` makes every caller the local admin (for `--no-auth` on loopback only).
+    `cors_origins` lets browser pages from those origins call the API (CORS is off without).
+    `config=` (a path or `QueueConfig`; default `$LOCKSTEP_CONFIG` or `./lockstep.yaml`)
+    configures the job queue; other options go to `AsyncLockstep`."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -96,6 +119,7 @@ def create_app(database_url: str | None = None, *, auth: bool = True, **options:
             yield
 
     client = AsyncLockstep(database_url, **options)
+    client.sync.queue  # noqa: B018 - load the queue config now: a bad file stops the start
     app = FastAPI(
         title="lockstep",
         version="0.1.0",
@@ -108,7 +132,12 @@ def create_app(database_url: str | None = None, *, auth: bool = True, **options:
     @app.exception_handler(LockstepError)
     async def lockstep_error(request: Request, exc: LockstepError) -> JSONResponse:
         status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
-        return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status)
+        headers = (
+            {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+            if isinstance(exc, RateLimited)
+            else None
+        )
+        return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status, headers)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, bool]:
@@ -125,6 +154,10 @@ def create_app(database_url: str | None = None, *, auth: bool = True, **options:
         return JSONResponse({"ok": True})
 
     app.include_router(router)
+    app.include_router(jobs_router)
+    app.include_router(metrics_router)
+    app.include_router(web_router)
+    app.mount("/ui/static", static_files(), name="static")
     from langserve import add_routes
 
     for name in sorted(WORKFLOWS):
@@ -140,4 +173,12 @@ def create_app(database_url: str | None = None, *, auth: bool = True, **options:
             disabled_endpoints=["stream_log"],
         )
     app.add_middleware(BodyLimit)
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+            expose_headers=["Retry-After"],
+        )
     return app
