@@ -10,6 +10,13 @@ the audit-journal row.
 
 from __future__ import annotations
 
+import sys
+
+# Run as a script, this folder comes first on sys.path, where `queue.py` (the queue benchmark)
+# would hide the standard library's `queue`: drop that entry before anything else is imported.
+if sys.path and sys.path[0] == __file__.rpartition("/")[0]:
+    sys.path.pop(0)
+
 import argparse
 import itertools
 import json

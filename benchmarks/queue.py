@@ -163,9 +163,7 @@ def dbos_rate(url: str, jobs: int, workers: int, tmp: Path) -> float:
         ]
         for h in handles:
             h.get_result()
-        rows = [
-            (w.dequeued_at, w.completed_at) for w in client.list_workflows(name="job")
-        ]
+        rows = [(w.dequeued_at, w.completed_at) for w in client.list_workflows(name="job")]
         client.destroy()
         first = min(r[0] for r in rows if r[0])
         last = max(r[1] for r in rows if r[1])

@@ -9,12 +9,17 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
+from typing import Annotated, get_args, get_origin
+
+from pydantic import BaseModel
 
 from lockstep.artifacts.store import Artifact
 from lockstep.graphs import WORKFLOWS, workflow_machine
 from lockstep.machine import Machine, to_mermaid
+from lockstep.queue.config import QueueConfig
 
 PAGE = Path(__file__).with_name("WORKFLOWS.md")
+ROOT = Path(__file__).resolve().parents[1]
 
 INTRO = """\
 # Workflows
@@ -29,10 +34,11 @@ drawn from the same data.
 Every step is one LangGraph superstep, run with `durability="sync"`: its checkpoint is on disk
 before the next step starts, so a crash loses at most the step in flight and `resume` re-runs
 only that step. A state that does its work in several steps loops on itself with a progress
-event (`batch_gathered`, `section_written`), and each of those steps is a checkpoint. A human
-gate is an `interrupt()`: its checkpoint holds the pending payload until a decision arrives,
-from any process. State holds `ArtifactRef(id, version, sha256)`, never documents, so
-checkpoints stay small (see BENCHMARKS.md).
+event (`batch_gathered`, `model_turn`, `tool_called`, `section_written`), and each of those
+steps is a checkpoint. A human gate is an `interrupt()`: its checkpoint holds the pending
+payload until a decision arrives, from any process. State holds `ArtifactRef(id, version,
+sha256)`, never documents (the research agent's transcript is the one exception, its tool
+results cut to 2,500 characters each), so checkpoints stay small (see BENCHMARKS.md).
 """
 
 
@@ -99,9 +105,57 @@ def artifact_section() -> str:
     return "\n".join(out) + "\n"
 
 
+def _fields(model: type[BaseModel], prefix: str) -> list[str]:
+    rows = []
+    for name, info in model.model_fields.items():
+        if info.exclude:
+            continue
+        path = f"{prefix}{name}"
+        kind = info.annotation
+        nested = kind if isinstance(kind, type) and issubclass(kind, BaseModel) else None
+        args = [
+            a
+            for a in (get_args(x)[0] if get_origin(x) is Annotated else x for x in get_args(kind))
+            if isinstance(a, type) and issubclass(a, BaseModel)
+        ]
+        if nested is not None:
+            rows += _fields(nested, f"{path}.")
+            continue
+        if args:  # dict[str, Decl]: one entry per name
+            rows += _fields(args[0], f"{path}.<name>.")
+            continue
+        default = "" if info.is_required() else repr(info.get_default(call_default_factory=True))
+        rows.append(f"| `{path}` | {_cell(default)} | {_cell(info.description or '')} |")
+    return rows
+
+
+def queue_section() -> str:
+    example = ROOT / "examples" / "lockstep.yaml"
+    out = [
+        "## Queue configuration",
+        "",
+        "`lockstep.yaml` (or `--config`, `LOCKSTEP_CONFIG`) configures the queue, its workers and",
+        "limits; `lockstep.queue.config.QueueConfig` parses it and reports errors with file and",
+        "line. Durations are seconds or `500ms`, `30s`, `10m`, `2h`, `1d`; rates may be written",
+        "`10/hour`. Every key:",
+        "",
+        "| key | default | meaning |",
+        "|---|---|---|",
+        *_fields(QueueConfig, ""),
+        "",
+        "The example in `examples/lockstep.yaml`:",
+        "",
+        "```yaml",
+        example.read_text().rstrip(),
+        "```",
+    ]
+    return "\n".join(out) + "\n"
+
+
 def render() -> str:
     parts = [INTRO]
     parts += [machine_section(workflow_machine(name)) for name in sorted(WORKFLOWS)]
+    parts.append(queue_section())
     parts.append(artifact_section())
     return "\n".join(parts)
 

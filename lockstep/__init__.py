@@ -29,8 +29,12 @@ from lockstep.machine import (
     compile_machine,
     load_machine,
     to_mermaid,
+    to_svg,
     write_png,
 )
+from lockstep.queue.config import QueueConfig, load_config
+from lockstep.queue.store import Job, JobQueue
+from lockstep.queue.worker import Worker
 from lockstep.research.citations import VerificationReport, verify
 from lockstep.state.machine import ArtifactRef, MachineState
 
@@ -45,12 +49,15 @@ __all__ = [
     "ConfigError",
     "Database",
     "InvalidDecision",
+    "Job",
+    "JobQueue",
     "Lockstep",
     "LockstepError",
     "Machine",
     "MachineError",
     "MachineState",
     "OfflineChatModel",
+    "QueueConfig",
     "RunContext",
     "SourcesError",
     "StorageError",
@@ -58,14 +65,17 @@ __all__ = [
     "ThreadStateError",
     "ThreadStatus",
     "VerificationReport",
+    "Worker",
     "__version__",
     "check_machine",
     "compile_machine",
     "get_chat_model",
+    "load_config",
     "load_machine",
     "open_async_checkpointer",
     "open_checkpointer",
     "to_mermaid",
+    "to_svg",
     "verify",
     "workflow_machine",
     "write_png",

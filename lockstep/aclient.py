@@ -1,13 +1,16 @@
 """`AsyncLockstep`: the async twin of `Lockstep` for servers and notebooks with a running loop.
 
-It shares the sync client's checks (`start_payload`, `resume_payload`, `status_of`), its
-database, artifacts and run context; only the checkpointer differs: LangGraph's async savers
-(`AsyncSqliteSaver`/`AsyncPostgresSaver`), opened for the life of `async with`.
+It shares the sync client's checks (`start_payload`, `resume_payload`, `status_of`,
+`failure_route`), its database, artifacts and run context. The checkpointer differs
+(LangGraph's async savers, `AsyncSqliteSaver`/`AsyncPostgresSaver`, opened for the life of
+`async with`), and so do the graphs: a workflow module whose `build_graph` takes
+`asynchronous=True` binds its async steps, which LangGraph's `TimeoutPolicy` can bound.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -17,11 +20,12 @@ from lockstep.client import (
     Lockstep,
     ThreadStatus,
     claim_gate,
+    failure_route,
     resume_payload,
     start_payload,
     status_of,
 )
-from lockstep.errors import ThreadNotFound
+from lockstep.errors import LockstepError, ThreadNotFound
 from lockstep.graphs import workflow_module
 
 __all__ = ["AsyncLockstep"]
@@ -59,7 +63,12 @@ class AsyncLockstep:
         if self._saver is None:
             raise RuntimeError("AsyncLockstep is not open: use `async with AsyncLockstep(...)`")
         if workflow not in self._graphs:
-            self._graphs[workflow] = workflow_module(workflow).build_graph(self._saver)
+            build = workflow_module(workflow).build_graph
+            if "asynchronous" in inspect.signature(build).parameters:
+                graph = build(self._saver, asynchronous=True, settings=self.sync.settings)
+            else:
+                graph = build(self._saver)
+            self._graphs[workflow] = graph
         return self._graphs[workflow]
 
     async def _workflow_of(self, thread_id: str) -> str:
@@ -76,19 +85,40 @@ class AsyncLockstep:
     async def stream(
         self, workflow: str, payload: Any, thread_id: str, config: Mapping[str, Any] | None = None
     ) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
-        """Drive a thread, yielding `(node, update)` after each step (each one checkpointed)."""
+        """Drive a thread, yielding `(node, update)` after each step (each one checkpointed).
+        A step that fails after its retries, or runs past its `TimeoutPolicy`, takes the
+        machine's `step_failed` or `timeout` transition where one is declared."""
         merged = {**(config or {})}
         merged["configurable"] = {**merged.get("configurable", {}), "thread_id": thread_id}
-        async for chunk in self.graph(workflow).astream(
-            payload,
-            merged,
-            context=self.sync.context(),
-            stream_mode="updates",
-            durability="sync",
-        ):
-            for node, update in chunk.items():
-                if isinstance(update, Mapping):
-                    yield node, update
+        graph = self.graph(workflow)
+        try:
+            async for chunk in graph.astream(
+                payload,
+                merged,
+                context=self.sync.context(),
+                stream_mode="updates",
+                durability="sync",
+            ):
+                for node, update in chunk.items():
+                    if isinstance(update, Mapping):
+                        yield node, update
+        except LockstepError:
+            raise
+        except Exception as exc:
+            current = await self.status(thread_id)
+            values = (await graph.aget_state(merged)).values
+            at = self.sync.context().clock().isoformat()
+            route = failure_route(workflow, current, values, exc, at)
+            if route is None:
+                raise
+            node, command, entry, error = route
+            await graph.aupdate_state(merged, command, as_node=node)
+            await asyncio.to_thread(
+                self.db.record, thread_id, "transition", {**entry, "error": error}, f"step:{node}"
+            )
+            yield node, {"transitions": [entry]}
+            async for item in self.stream(workflow, None, thread_id, config):
+                yield item
 
     async def start(
         self,

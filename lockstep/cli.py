@@ -48,6 +48,13 @@ DbOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+ResearchModeOption = Annotated[
+    str,
+    typer.Option(
+        "--research-mode",
+        help="locked: the fixed ranking step; agent: a tool-using agent over the same corpus.",
+    ),
+]
 EXIT_BY_STATUS = {"rejected": 3, "cancelled": 4, "abandoned": 4, "failed": 1}
 
 
@@ -162,6 +169,7 @@ def training_inputs(request: Path | None, **given: Any) -> dict[str, Any]:
 def run_brief(
     topic: Annotated[str, typer.Option(help="The question the brief answers.")],
     sources: Annotated[list[Path], typer.Option(help="Folder of .md/.txt/.html sources.")],
+    research_mode: ResearchModeOption = "locked",
     thread_id: Annotated[str | None, typer.Option(help="Thread ID (default: random).")] = None,
     db: DbOption = None,
 ) -> None:
@@ -175,6 +183,7 @@ def run_brief(
                 "brief",
                 topic=topic,
                 sources=[str(s) for s in sources],
+                research_mode=research_mode,
                 thread_id=thread_id,
                 on_update=progress,
             )
@@ -799,8 +808,8 @@ def serve(
     ] = None,
     db: DbOption = None,
 ) -> None:
-    """Serve the REST and jobs API, metrics and a LangServe endpoint per workflow (`/docs`
-    lists them). Jobs are run by `lockstep worker` processes, not by the server."""
+    """Serve the REST and jobs API, metrics, a LangServe endpoint per workflow (`/docs` lists
+    them) and the web page at `/`. Jobs are run by `lockstep worker` processes, not the server."""
     import uvicorn
 
     from lockstep.server import create_app

@@ -16,7 +16,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from lockstep.cli import DbOption, JsonOption, _errors, app, err, out, training_inputs
+from lockstep.cli import (
+    DbOption,
+    JsonOption,
+    ResearchModeOption,
+    _errors,
+    app,
+    err,
+    out,
+    training_inputs,
+)
 from lockstep.client import Lockstep
 from lockstep.errors import ConfigError
 from lockstep.queue.store import Job, check_status, iso
@@ -87,6 +96,7 @@ def _submit(
 def submit_brief(
     topic: Annotated[str, typer.Option(help="The question the brief answers.")],
     sources: Annotated[list[Path], typer.Option(help="Folder of .md/.txt/.html sources.")],
+    research_mode: ResearchModeOption = "locked",
     queue: QueueOption = None,
     priority: PriorityOption = None,
     user: UserOption = None,
@@ -97,7 +107,7 @@ def submit_brief(
     db: DbOption = None,
 ) -> None:
     """Queue a policy brief."""
-    inputs = {"topic": topic, "sources": [str(s) for s in sources]}
+    inputs = {"topic": topic, "sources": [str(s) for s in sources], "research_mode": research_mode}
     _submit(
         "brief",
         inputs,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
+from langgraph.errors import NodeTimeoutError
 from langgraph.graph import END
 from langgraph.types import Command
 
@@ -35,7 +36,7 @@ from lockstep.errors import (
 from lockstep.graphs import workflow_machine, workflow_module
 from lockstep.graphs.context import RunContext, utcnow
 from lockstep.machine import decision_problem
-from lockstep.machine.compile import FAILURE_EVENT, entry_of
+from lockstep.machine.compile import FAILURE_EVENT, TIMEOUT_EVENT, entry_of
 from lockstep.state.machine import ArtifactRef, total_tokens
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ __all__ = [
     "Lockstep",
     "ThreadStatus",
     "claim_gate",
+    "failure_route",
     "resume_payload",
     "start_payload",
     "status_of",
@@ -166,6 +168,37 @@ def resume_payload(
     if "sources" in answer:
         workflow_module(current.workflow).check_inputs({"sources": [answer["sources"]]})
     return Command(resume={gate["interrupt_id"]: answer})
+
+
+def failure_route(
+    workflow: str, current: ThreadStatus, values: Mapping[str, Any], exc: BaseException, at: str
+) -> tuple[str, Command[Any], dict[str, str], str] | None:
+    """How the machine takes a step's failure after its retries: `(node, command, entry,
+    error)`, the
+    command going to the step's declared `timeout` target when LangGraph's `TimeoutPolicy`
+    cut the step short, else to its `step_failed` target; None when it declares neither (the
+    error surfaces and the thread stays resumable at that step). Shared by both clients."""
+    if not current.next or current.gate is not None:
+        return None
+    node = str(current.next[0]).split(".")[0]  # a failed branch fails its step
+    machine = workflow_machine(workflow)
+    timed_out = isinstance(exc, NodeTimeoutError)
+    event = TIMEOUT_EVENT if timed_out else FAILURE_EVENT
+    transition = machine.resolve(node, event, {**values, **current.counters})
+    if transition is None:
+        return None
+    detail = " ".join(str(exc).split())[:300]
+    error = (
+        f"step {node!r} ran past its time limit: {detail}"
+        if timed_out
+        else f"step {node!r} failed after retries: {type(exc).__name__}: {detail}"
+    )
+    entry = {"from": node, "event": event, "to": transition.target, "at": at}
+    command: Command[Any] = Command(
+        goto=entry_of(machine, transition.target),
+        update={"status": transition.target, "transitions": [entry], "error": error},
+    )
+    return node, command, entry, error
 
 
 def claim_gate(db: Database, current: ThreadStatus, decision: str, by: str | None) -> None:
@@ -306,34 +339,16 @@ class Lockstep:
     def _route_failure(
         self, workflow: str, thread_id: str, exc: Exception, on_update: OnUpdate | None
     ) -> bool:
-        """A step failed after its retries: take the machine's `step_failed` transition from
-        that step, recording the error, if it declares one (else the caller re-raises and the
-        thread stays resumable at that step)."""
+        """A step failed after its retries: take the machine's `step_failed` (or, for a
+        timed-out step, `timeout`) transition from that step, recording the error, if it
+        declares one (else the caller re-raises and the thread stays resumable at that step)."""
         current = self.status(thread_id)
-        if not current.next or current.gate is not None:
+        at = self._clock().isoformat()
+        route = failure_route(workflow, current, self.values(thread_id), exc, at)
+        if route is None:
             return False
-        node = str(current.next[0]).split(".")[0]  # a failed branch fails its step
-        machine = workflow_machine(workflow)
-        values = self.values(thread_id)
-        transition = machine.resolve(node, FAILURE_EVENT, {**values, **current.counters})
-        if transition is None:
-            return False
-        detail = " ".join(str(exc).split())[:300]
-        error = f"step {node!r} failed after retries: {type(exc).__name__}: {detail}"
-        entry = {
-            "from": node,
-            "event": FAILURE_EVENT,
-            "to": transition.target,
-            "at": self._clock().isoformat(),
-        }
-        self.graph(workflow).update_state(
-            self._config(thread_id),
-            Command(
-                goto=entry_of(machine, transition.target),
-                update={"status": transition.target, "transitions": [entry], "error": error},
-            ),
-            as_node=node,
-        )
+        node, command, entry, error = route
+        self.graph(workflow).update_state(self._config(thread_id), command, as_node=node)
         self.db.record(thread_id, "transition", {**entry, "error": error}, f"step:{node}")
         if on_update is not None:
             on_update(node, {"transitions": [entry]})

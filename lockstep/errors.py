@@ -99,6 +99,11 @@ class JobNotFound(LockstepError):
         super().__init__(f"unknown job {job_id!r}")
 
 
+class CallCancelled(LockstepError):
+    """An LLM call stopped in flight because its run was cancelled; the step did not finish
+    and the thread stays at its last checkpoint."""
+
+
 class SubmitRefused(LockstepError):
     """A submit refused by the queue's limits (a `reject` concurrency limit); nothing queued."""
 

@@ -4,12 +4,15 @@ It is not a mock of the client: ChatOpenAI talks to it over a socket. Successful
 made by lockstep's offline model from the same messages (so a brief written through it is a
 real brief); faults are scripted per request: `script` is consumed first, then a fraction
 `fault_rate` of requests fault, spread evenly (request n faults when floor((n+1)*rate) passes
-floor(n*rate)), cycling through `faults`, so every run sees the same faults.
+floor(n*rate)), cycling through `faults`, so every run sees the same faults. `replies` are
+scripted assistant messages (OpenAI form, e.g. with `tool_calls`) served, in order, to the
+requests that offer the research tools; every request body is kept in `requests`.
 """
 
 from __future__ import annotations
 
 import json
+import select
 import socket
 import threading
 import time
@@ -18,7 +21,13 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 
 from lockstep.agents.offline import OfflineChatModel
 
@@ -34,8 +43,11 @@ class FakeOpenAI:
         faults: tuple[str, ...] = ("429", "500", "503", "reset", "malformed"),
         slow_seconds: float = 3.0,
         refuse: tuple[str, ...] = (),
+        replies: list[dict[str, Any]] | None = None,
     ) -> None:
         self.script = list(script or [])
+        self.replies = list(replies or [])
+        self.requests: list[dict[str, Any]] = []
         self.fault_rate = fault_rate
         self.faults = faults
         self.served = 0
@@ -45,6 +57,10 @@ class FakeOpenAI:
         self.slow_seconds = slow_seconds
         self.log: list[str] = []
         self.lock = threading.Lock()
+        self.hanging = threading.Event()
+        """Set when a `hang` request arrived; it is answered only if `release` is set, and
+        logs `client disconnected` if the client drops it first."""
+        self.release = threading.Event()
         self.model = OfflineChatModel()
 
     def next_outcome(self) -> str:
@@ -62,28 +78,26 @@ class FakeOpenAI:
             return outcome
 
     def answer(self, body: dict[str, Any]) -> dict[str, Any]:
-        messages: list[BaseMessage] = []
-        for m in body.get("messages", []):
-            content = m.get("content") or ""
-            if isinstance(content, list):
-                content = "".join(part.get("text", "") for part in content)
-            messages.append(
-                SystemMessage(content) if m["role"] == "system" else HumanMessage(content)
-            )
         tools = body.get("tools") or []
-        result = self.model._generate(messages, tools=tools)
-        message: AIMessage = result.generations[0].message  # type: ignore[assignment]
-        reply: dict[str, Any] = {"role": "assistant", "content": message.content or None}
-        if message.tool_calls:
-            reply["tool_calls"] = [
-                {
-                    "id": c["id"],
-                    "type": "function",
-                    "function": {"name": c["name"], "arguments": json.dumps(c["args"])},
-                }
-                for c in message.tool_calls
-            ]
-        usage = message.usage_metadata or {"input_tokens": 1, "output_tokens": 1}
+        offers_research = any(t["function"]["name"] == "search" for t in tools)
+        if offers_research and self.replies:
+            reply = {"role": "assistant", "content": None, **self.replies.pop(0)}
+            self.log.append("scripted")
+            usage: dict[str, int] = {"input_tokens": 50, "output_tokens": 10}
+        else:
+            result = self.model._generate(_messages(body), tools=tools)
+            message: AIMessage = result.generations[0].message  # type: ignore[assignment]
+            reply = {"role": "assistant", "content": message.content or None}
+            if message.tool_calls:
+                reply["tool_calls"] = [
+                    {
+                        "id": c["id"],
+                        "type": "function",
+                        "function": {"name": c["name"], "arguments": json.dumps(c["args"])},
+                    }
+                    for c in message.tool_calls
+                ]
+            usage = dict(message.usage_metadata or {"input_tokens": 1, "output_tokens": 1})
         return {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
@@ -93,7 +107,7 @@ class FakeOpenAI:
                 {
                     "index": 0,
                     "message": reply,
-                    "finish_reason": "tool_calls" if message.tool_calls else "stop",
+                    "finish_reason": "tool_calls" if reply.get("tool_calls") else "stop",
                 }
             ],
             "usage": {
@@ -102,6 +116,31 @@ class FakeOpenAI:
                 "total_tokens": usage["input_tokens"] + usage["output_tokens"],
             },
         }
+
+
+def _messages(body: dict[str, Any]) -> list[BaseMessage]:
+    """The request's messages as LangChain messages, tool calls and tool results included."""
+    messages: list[BaseMessage] = []
+    for m in body.get("messages", []):
+        content = m.get("content") or ""
+        if isinstance(content, list):
+            content = "".join(part.get("text", "") for part in content)
+        if m["role"] == "system":
+            messages.append(SystemMessage(content))
+        elif m["role"] == "assistant":
+            calls = []
+            for c in m.get("tool_calls") or []:
+                try:
+                    args = json.loads(c["function"]["arguments"])
+                except json.JSONDecodeError:
+                    args = {}
+                calls.append({"name": c["function"]["name"], "args": args, "id": c["id"]})
+            messages.append(AIMessage(content, tool_calls=calls))
+        elif m["role"] == "tool":
+            messages.append(ToolMessage(content, tool_call_id=m.get("tool_call_id", "")))
+        else:
+            messages.append(HumanMessage(content))
+    return messages
 
 
 def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
@@ -123,6 +162,7 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = json.loads(self.rfile.read(length) or b"{}")
+            fake.requests.append(body)
             refused = [f for f in fake.refuse if body.get(f)]
             if refused:
                 fake.log.append(f"refused {refused[0]}")
@@ -145,6 +185,14 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if outcome == "malformed":
                 self._send(200, b'{"id": "chatcmpl-fake", "choices": [')
                 return
+            if outcome == "hang":
+                fake.hanging.set()
+                while not fake.release.is_set():
+                    readable, _, _ = select.select([self.connection], [], [], 0.05)
+                    if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                        fake.log.append("client disconnected")
+                        self.close_connection = True
+                        return
             if outcome == "slow":
                 time.sleep(fake.slow_seconds)
             answer = fake.answer(body)
@@ -164,5 +212,6 @@ def serve(fake: FakeOpenAI) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/v1"
     finally:
+        fake.release.set()
         server.shutdown()
         server.server_close()

@@ -37,6 +37,7 @@ def test_brief_declaration_is_sound() -> None:
     assert BRIEF.initial == "requested"
     assert set(BRIEF.finals()) >= {"completed", "rejected"}
     assert BRIEF.states["researching"].timeout == 600
+    assert BRIEF.states["agent_researching"].timeout == 600
     assert BRIEF.decisions("human_review") == ["approve", "revise", "abandon"]
     assert BRIEF.decisions("human_input_needed") == ["add_sources", "proceed", "cancel"]
     assert BRIEF.decisions("research_timeout") == ["retry", "proceed", "cancel"]
@@ -46,15 +47,36 @@ def test_brief_declaration_is_sound() -> None:
 # uses, with the guard values that select it.
 BRIEF_ROUTES = [
     ("requested", "validated", {}, "researching"),
+    ("requested", "validated", {"research_mode": "locked"}, "researching"),
+    ("requested", "validated", {"research_mode": "agent"}, "agent_researching"),
     ("requested", "invalid", {}, "rejected"),
     ("researching", "batch_gathered", {}, "researching"),
     ("researching", "sources_gathered", {}, "drafting"),
     ("researching", "insufficient_sources", {}, "human_input_needed"),
     ("researching", "timeout", {}, "research_timeout"),
+    ("agent_researching", "model_turn", {}, "agent_researching"),
+    ("agent_researching", "tool_called", {}, "agent_researching"),
+    ("agent_researching", "sources_gathered", {}, "drafting"),
+    ("agent_researching", "insufficient_sources", {}, "human_input_needed"),
+    ("agent_researching", "timeout", {}, "research_timeout"),
+    ("agent_researching", "budget_exhausted", {}, "human_review"),
+    ("agent_researching", "step_failed", {}, "failed"),
     ("drafting", "outlined", {}, "drafting"),
     ("drafting", "section_written", {}, "drafting"),
     ("drafting", "draft_complete", {}, "verifying"),
     ("drafting", "needs_more_research", {"research_rounds": 0}, "researching"),
+    (
+        "drafting",
+        "needs_more_research",
+        {"research_rounds": 0, "research_mode": "agent"},
+        "agent_researching",
+    ),
+    (
+        "drafting",
+        "needs_more_research",
+        {"research_rounds": 1, "research_mode": "agent"},
+        "human_input_needed",
+    ),
     ("drafting", "needs_more_research", {"research_rounds": 1}, "human_input_needed"),
     ("verifying", "passed", {}, "completed"),
     ("drafting", "budget_exhausted", {}, "human_review"),
@@ -65,12 +87,14 @@ BRIEF_ROUTES = [
     ("verifying", "citations_failed", {"revision_count": 3}, "human_review"),
     ("verifying", "citations_failed", {"revision_count": 4}, "human_review"),
     ("human_input_needed", "add_sources", {}, "researching"),
+    ("human_input_needed", "add_sources", {"research_mode": "agent"}, "agent_researching"),
     ("human_input_needed", "proceed", {}, "drafting"),
     ("human_input_needed", "cancel", {}, "cancelled"),
     ("research_timeout", "retry", {}, "researching"),
+    ("research_timeout", "retry", {"research_mode": "agent"}, "agent_researching"),
     ("research_timeout", "proceed", {}, "drafting"),
     ("research_timeout", "cancel", {}, "cancelled"),
-    ("human_review", "approve", {}, "completed"),
+    ("human_review", "approve", {"draft": {"id": "draft-1", "version": 1}}, "completed"),
     ("human_review", "revise", {}, "drafting"),
     ("human_review", "abandon", {}, "abandoned"),
 ]
@@ -81,6 +105,10 @@ def test_brief_routes(source: str, event: str, values: dict, target: str) -> Non
     transition = BRIEF.resolve(source, event, values)
     assert transition is not None
     assert transition.target == target
+
+
+def test_human_review_cannot_approve_a_missing_draft() -> None:
+    assert BRIEF.resolve("human_review", "approve", {}) is None
 
 
 def test_every_brief_transition_is_routed_above() -> None:

@@ -422,6 +422,34 @@ def test_cancel_queued_running_and_children(qenv: QueueEnv) -> None:
     assert "cancelled" in proc.stdout and child.id in proc.stdout
 
 
+def test_cancel_drops_the_llm_call_in_flight(qenv: QueueEnv, corpus: Path) -> None:
+    """A cancel reaches into a running step: the worker's LLM call is an asyncio task, and
+    cancelling it closes the HTTP request (the server sees the client go) instead of waiting
+    for an answer that, here, never comes."""
+    from tests.fakeopenai import FakeOpenAI, serve
+
+    fake = FakeOpenAI(script=["hang"])  # drafting's first call (the outline) hangs
+    with serve(fake) as base_url:
+        qenv.env.update(
+            LOCKSTEP_MODEL="openai:fake", OPENAI_BASE_URL=base_url, OPENAI_API_KEY="test"
+        )
+        queue = qenv.configure("")
+        job = queue.submit("brief", {"topic": "Short-term rentals", "sources": [str(corpus)]})
+        qenv.worker()
+        qenv.wait("the outline call to hang", fake.hanging.is_set)
+        assert queue.get(job.id).status == "running"
+        proc = qenv.cli("cancel", job.id)
+        assert proc.returncode == 0, proc.stderr
+        qenv.wait("the job to stop", lambda: queue.get(job.id).final)
+        qenv.wait("the server to see the client go", lambda: "client disconnected" in fake.log)
+    ended = queue.get(job.id, events=True)
+    assert ended.status == "cancelled", odd_events(queue, [job.id])
+    assert "LLM call in flight was dropped" in ended.events[-1]["detail"]["reason"]
+    status = qenv.client.status(job.thread_id)
+    assert status.status == "drafting"  # the step did not finish: resumable from there
+    assert status.total_tokens == 0
+
+
 @pytest.mark.postgres
 def test_worker_reconnects_after_its_connections_are_killed(
     postgres_url: str, tmp_path: Path

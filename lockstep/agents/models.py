@@ -13,21 +13,28 @@ Every model gets an explicit timeout and no client-side retries: retrying is the
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextvars
 import json
 import os
 import re
+import sys
+import threading
 from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import Runnable
 from pydantic import BaseModel
 
 from lockstep.agents.offline import OfflineChatModel
-from lockstep.errors import ConfigError
+from lockstep.errors import CallCancelled, ConfigError
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
     "MODEL_FORMS",
     "PROVIDER_PACKAGES",
+    "call",
     "get_chat_model",
     "structured_output",
 ]
@@ -99,11 +106,67 @@ def _other_provider(spec: str, provider: str, name: str) -> BaseChatModel:
 
 Schema = TypeVar("Schema", bound=BaseModel)
 
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    """One event loop per process, on a daemon thread, for calls that may be cancelled. One
+    loop, not one per call: model clients cache async HTTP pools bound to the loop that made
+    them."""
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(
+                target=_loop.run_forever, name="lockstep-llm-loop", daemon=True
+            ).start()
+        return _loop
+
+
+def call(runnable: Runnable[Any, Any], messages: Any, cancel: threading.Event | None = None) -> Any:
+    """`runnable.invoke(messages)`, or, when `cancel` is given (a worker running a job), its
+    `ainvoke` on the background loop, cancelled through asyncio as soon as `cancel` is set:
+    the HTTP request is dropped, and `CallCancelled` ends the step without a result."""
+    if cancel is None:
+        return runnable.invoke(messages)
+    if cancel.is_set():
+        raise CallCancelled("the run was cancelled before this LLM call")
+    loop = _background_loop()
+    ctx = contextvars.copy_context()  # usage metering and tracing follow the call
+    result: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    tasks: list[asyncio.Task[Any]] = []
+
+    def settle(task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            result.cancel()
+        elif task.exception() is not None:
+            result.set_exception(task.exception())
+        else:
+            result.set_result(task.result())
+
+    def start() -> None:
+        task = loop.create_task(runnable.ainvoke(messages), context=ctx)
+        task.add_done_callback(settle)
+        tasks.append(task)
+
+    loop.call_soon_threadsafe(start)
+    while True:
+        try:
+            return result.result(timeout=0.05)
+        except concurrent.futures.TimeoutError:
+            if cancel.is_set():
+                loop.call_soon_threadsafe(lambda: [t.cancel() for t in tasks])
+                raise CallCancelled(
+                    "the run was cancelled; its LLM call in flight was dropped"
+                ) from None
+
 
 def _methods(model: BaseChatModel) -> list[str]:
-    from langchain_openai import ChatOpenAI
-
-    if isinstance(model, ChatOpenAI):
+    # A ChatOpenAI exists only once langchain_openai is imported; importing it just to ask
+    # costs ~1.5 s (openai, tiktoken) in every process that runs the offline model.
+    openai_mod = sys.modules.get("langchain_openai")
+    if openai_mod is not None and isinstance(model, openai_mod.ChatOpenAI):
         return ["json_schema", "function_calling", "json_text"]
     return ["default", "json_text"]
 
@@ -126,20 +189,26 @@ def _from_text(text: str, schema: type[Schema]) -> Schema:
     return schema.model_validate_json(match.group(0))
 
 
-def structured_output(model: BaseChatModel, schema: type[Schema], messages: Any) -> Schema:
+def structured_output(
+    model: BaseChatModel,
+    schema: type[Schema],
+    messages: Any,
+    cancel: threading.Event | None = None,
+) -> Schema:
     """`schema` from the model: json_schema first, then function calling, then JSON parsed from
-    plain text, stepping down only when the server refuses a method (a 400 or 422)."""
+    plain text, stepping down only when the server refuses a method (a 400 or 422). `cancel`
+    as in `call`."""
     methods = _methods(model)
     for n, method in enumerate(methods):
         try:
             if method == "json_text":
-                return _from_text(str(model.invoke(messages).content), schema)
+                return _from_text(str(call(model, messages, cancel).content), schema)
             runnable = (
                 model.with_structured_output(schema)
                 if method == "default"
                 else model.with_structured_output(schema, method=method)
             )
-            result = runnable.invoke(messages)
+            result = call(runnable, messages, cancel)
             if not isinstance(result, schema):
                 raise json.JSONDecodeError(f"no {schema.__name__} in the response", "", 0)
             return result

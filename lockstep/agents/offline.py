@@ -6,6 +6,11 @@ material of lockstep's own prompts (see `prompts.py`) and builds its answer from
 it was given: an outline by ranking evidence against the needs of a policy brief, sections by
 quoting that evidence with footnotes, revisions by repairing or dropping failed citations.
 It never emits canned content; with no evidence it writes nothing to cite.
+
+With the research tools bound (`bind_tools`), it follows a deterministic tool-calling policy
+read from the transcript: search the topic and a few angles on it, then fetch the first hits
+and extract from the best documents, then call done. It reads only its own prompt and the
+search results' document ids, so text inside a document cannot steer it.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field
@@ -168,6 +173,13 @@ class OfflineChatModel(BaseChatModel):
             time.sleep(self.delay)
         prompt = "\n".join(str(m.content) for m in messages)
         task = _field(prompt, "Task")
+        if task == "research" and kwargs.get("tools"):
+            reply = _research(messages)
+            return _with_usage(
+                reply,
+                prompt,
+                json.dumps(reply.tool_calls) if reply.tool_calls else str(reply.content),
+            )
         if task == "outline":
             result: Any = self._outline(prompt)
         elif task == "section":
@@ -194,14 +206,9 @@ class OfflineChatModel(BaseChatModel):
                 message = AIMessage(content=json.dumps(result))
         else:
             message = AIMessage(content=result)
-        out = json.dumps(result) if isinstance(result, dict) else result
-        message.usage_metadata = {
-            "input_tokens": _tokens(prompt),
-            "output_tokens": _tokens(out),
-            "total_tokens": _tokens(prompt) + _tokens(out),
-        }
-        message.response_metadata = {"model_name": "offline"}
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        return _with_usage(
+            message, prompt, json.dumps(result) if isinstance(result, dict) else result
+        )
 
     # -- outline ---------------------------------------------------------------------------
 
@@ -301,6 +308,89 @@ class OfflineChatModel(BaseChatModel):
             line for line in lines if not ((m := _DEFINITION.match(line)) and m.group(1) in drop)
         ]
         return _drop_sentences("\n".join(kept), drop) + "\n"
+
+
+def _with_usage(message: AIMessage, prompt: str, out: str) -> ChatResult:
+    message.usage_metadata = {
+        "input_tokens": _tokens(prompt),
+        "output_tokens": _tokens(out),
+        "total_tokens": _tokens(prompt) + _tokens(out),
+    }
+    message.response_metadata = {"model_name": "offline"}
+    return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+# -- research (tool calling) ---------------------------------------------------------------
+
+_RESEARCH_DOCS = 8
+"""Documents the research policy extracts from."""
+_RESEARCH_FETCHES = 2
+"""Of those, the first ones it fetches (reads) before extracting."""
+_HIT = re.compile(r"^\d+\. (.+?) \| ")
+
+
+def _research(messages: list[BaseMessage]) -> AIMessage:
+    """The next research turn, from the transcript alone: search the topic and angles on it
+    (the brief's needs, or the extra queries drafting asked for), then fetch and extract
+    from the best documents, then done."""
+    human = next((str(m.content) for m in messages if isinstance(m, HumanMessage)), "")
+    topic = _field(human, "Topic")
+    extra = [q.strip() for q in _field(human, "Also cover").split(" | ") if q.strip()]
+    if extra == ["(nothing else)"]:
+        extra = []
+    angles = extra or [f"{topic} {terms}" for _, _, terms in _INTENTS[1:5]]
+    queries = [topic, *angles]
+    calls: list[dict[str, Any]] = [
+        dict(c) for m in messages if isinstance(m, AIMessage) for c in m.tool_calls
+    ]
+    results = {m.tool_call_id: str(m.content) for m in messages if isinstance(m, ToolMessage)}
+    names = {c["name"] for c in calls}
+    if "done" in names:
+        return AIMessage(content="Research is done.")
+    planned: list[tuple[str, dict[str, Any]]]
+    if "search" not in names:
+        planned = [("search", {"query": q}) for q in queries]
+    elif "extract" not in names:
+        planned = _reading_plan(calls, results)
+    else:
+        extracted = len({c["args"].get("doc_id") for c in calls if c["name"] == "extract"})
+        planned = [("done", {"reason": f"extracted evidence from {extracted} documents"})]
+    if not planned:
+        return AIMessage(content="No document matches the topic.")
+    seed = hashlib.sha256("\n".join(str(m.content) for m in messages).encode()).hexdigest()
+    tool_calls = [
+        {"name": name, "args": args, "id": f"call_{seed[:8]}_{n}"}
+        for n, (name, args) in enumerate(planned)
+    ]
+    return AIMessage(content="", tool_calls=tool_calls)
+
+
+def _reading_plan(
+    calls: list[dict[str, Any]], results: dict[str, str]
+) -> list[tuple[str, dict[str, Any]]]:
+    """Fetch the first hits, extract from the best documents: the search hits taken in turn
+    from each query's list (so every angle contributes), skipping documents with evidence."""
+    lists: list[tuple[str, list[str]]] = []
+    for call in calls:
+        if call["name"] != "search" or call.get("id") not in results:
+            continue
+        hits = []
+        for line in results[call["id"]].splitlines():
+            match = _HIT.match(line)
+            if match and "evidence kept:" not in line:
+                hits.append(match.group(1))
+        lists.append((str(call["args"].get("query", "")), hits))
+    picked: dict[str, str] = {}
+    for rank in range(max((len(h) for _, h in lists), default=0)):
+        for query, hits in lists:
+            if rank < len(hits) and hits[rank] not in picked and len(picked) < _RESEARCH_DOCS:
+                picked[hits[rank]] = query
+    plan: list[tuple[str, dict[str, Any]]] = []
+    for n, (doc_id, query) in enumerate(picked.items()):
+        if n < _RESEARCH_FETCHES:
+            plan.append(("fetch", {"doc_id": doc_id}))
+        plan.append(("extract", {"doc_id": doc_id, "query": query}))
+    return plan
 
 
 def _soften(quote: str) -> str:

@@ -1,12 +1,14 @@
 """The policy-brief workflow: the machine in `brief.yaml` bound to its node functions.
 
 `graph` is compiled without a checkpointer (for `langgraph.json`/`langgraph dev`);
-`build_graph(checkpointer)` is the factory the client, notebooks and the server use.
+`build_graph(checkpointer)` is the factory the client, notebooks and the server use;
+`build_graph(checkpointer, asynchronous=True)` the one async drivers (`AsyncLockstep`) use.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,26 +19,50 @@ from lockstep.agents.faults import retry_policy
 from lockstep.errors import RequestError, SourcesError
 from lockstep.graphs.context import RunContext
 from lockstep.machine import compile_machine, load_machine
+from lockstep.nodes.agent_research import aagent_research, agent_research
 from lockstep.nodes.brief_gates import HANDLERS, REVIEWS
 from lockstep.nodes.drafting import drafting
 from lockstep.nodes.intake import intake
 from lockstep.nodes.research import research
 from lockstep.nodes.verification import verifying
 from lockstep.research.corpus import load_corpus
-from lockstep.state.brief import BriefInput, BriefOutput, BriefState
+from lockstep.state.brief import RESEARCH_MODES, BriefInput, BriefOutput, BriefState
 
 __all__ = ["MACHINE", "build_graph", "check_inputs", "graph"]
 
 MACHINE = load_machine(Path(__file__).with_name("brief.yaml"))
 PARTIAL_WORK = ("outline", "sections", "draft")
 """State keys whose artifacts `abandon` saves as `incomplete` versions (the work in progress)."""
-NODES = {"requested": intake, "researching": research, "drafting": drafting, "verifying": verifying}
+NODES = {
+    "requested": intake,
+    "researching": research,
+    "agent_researching": agent_research,
+    "drafting": drafting,
+    "verifying": verifying,
+}
+ASYNC_NODES = {"agent_researching": aagent_research}
+"""Steps with an async twin, bound in graphs driven with `astream` so that LangGraph's
+`TimeoutPolicy` can bound them (it cannot cancel a sync node)."""
 
 
 def build_graph(
     checkpointer: BaseCheckpointSaver[Any] | None = None,
+    *,
+    asynchronous: bool = False,
+    settings: Mapping[str, Any] | None = None,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """The compiled brief graph, with `checkpointer` for resumable threads."""
+    """The compiled brief graph, with `checkpointer` for resumable threads.
+
+    `asynchronous=True` builds it for `astream` drivers: the agent research step runs its
+    async twin under a `TimeoutPolicy` of the research time limit (`research_timeout` in the
+    client's `settings`, else the machine's declared `timeout`)."""
+    timeouts: dict[str, float] = {}
+    if asynchronous:
+        limit = (settings or {}).get("research_timeout")
+        for name in ASYNC_NODES:
+            seconds = limit or MACHINE.states[name].timeout
+            if seconds:
+                timeouts[name] = float(seconds)
     builder = compile_machine(
         MACHINE,
         BriefState,
@@ -47,6 +73,8 @@ def build_graph(
         input_schema=BriefInput,
         output_schema=BriefOutput,
         retry_policy=retry_policy(),
+        async_nodes=ASYNC_NODES if asynchronous else None,
+        timeouts=timeouts,
     )
     return builder.compile(checkpointer=checkpointer, name="brief")
 
@@ -68,7 +96,15 @@ def check_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
         raise SourcesError("no sources folder given: pass --sources DIR")
     for folder in folders:
         load_corpus(folder)
-    return {"topic": topic, "sources": [str(f) for f in folders]}
+    mode = inputs.get("research_mode") or "locked"
+    if mode not in RESEARCH_MODES:
+        raise RequestError(
+            f"unknown research mode {mode!r}: use one of {', '.join(RESEARCH_MODES)}"
+        )
+    payload = {"topic": topic, "sources": [str(f) for f in folders]}
+    if mode != "locked":
+        payload["research_mode"] = mode
+    return payload
 
 
 graph = build_graph()

@@ -7,16 +7,19 @@ addresses threads and checkpoints.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.tools import BaseTool
 from langgraph.runtime import Runtime
 
-from lockstep.agents.models import get_chat_model
+from lockstep.agents.models import Schema, call, get_chat_model, structured_output
 from lockstep.artifacts.store import ArtifactStore
 from lockstep.db import Database
 
@@ -40,7 +43,9 @@ class RunContext:
     clock: Callable[[], datetime] = utcnow
     """Injectable clock for deadlines and time limits."""
     research_timeout: float | None = None
-    """Seconds research may run; None uses the machine's declared `timeout` (10m)."""
+    """Seconds a research round may run; None uses the machine's declared `timeout` (10m).
+    Async graphs also use it as the agent step's `TimeoutPolicy` (read when the graph is
+    built)."""
     batch_size: int = 5
     """Sources read per research step (one checkpoint per batch)."""
     min_sources: int = 3
@@ -48,7 +53,10 @@ class RunContext:
     max_sources: int = 12
     """Most relevant documents read per research round."""
     quotes_per_source: int = 5
-    """Quotes kept per gathered source."""
+    """Quotes kept per gathered source (per `extract` call in agent mode)."""
+    agent_max_tool_calls: int = 20
+    """Agent research mode's step budget: tool calls per research round, valid or not. Once
+    spent, research ends with the sources gathered so far."""
     llm_tokens: int | None = field(
         default_factory=lambda: (
             int(os.environ["LOCKSTEP_LLM_TOKENS"])
@@ -64,10 +72,24 @@ class RunContext:
     user: str | None = None
     """Who the run is for (a job's submitter), the key of `scope: user` limits."""
     workflow: str | None = None
+    cancel: threading.Event | None = None
+    """Set by a worker when the job is cancelled: an LLM call in flight is dropped
+    (`CallCancelled`). None outside workers: calls are plain `invoke`."""
 
     @property
     def journal(self) -> Database:
         return self.db
+
+    def invoke(self, messages: Any, *, tools: Sequence[BaseTool] = ()) -> BaseMessage:
+        """The chat model's answer to `messages` (cancellable, see `cancel`); with `tools`,
+        bound with `bind_tools`, so the answer may ask for tool calls."""
+        model: Any = self.model.bind_tools(list(tools)) if tools else self.model
+        answer: BaseMessage = call(model, messages, self.cancel)
+        return answer
+
+    def structured(self, schema: type[Schema], messages: Any) -> Schema:
+        """A `schema` instance from the chat model (see `structured_output`)."""
+        return structured_output(self.model, schema, messages, self.cancel)
 
     def acquire(self, name: str, amount: float = 1.0) -> float:
         """Take `amount` of the named rate limit (e.g. `search_api_calls`) before an external

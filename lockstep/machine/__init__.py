@@ -2,7 +2,7 @@
 
 from lockstep.machine.check import check_machine
 from lockstep.machine.compile import compile_machine, decision_problem, gate_deadline
-from lockstep.machine.diagram import to_mermaid, write_png
+from lockstep.machine.diagram import to_mermaid, to_svg, write_png
 from lockstep.machine.spec import Machine, StateDecl, Transition, load_machine, parse_duration
 
 __all__ = [
@@ -16,5 +16,6 @@ __all__ = [
     "load_machine",
     "parse_duration",
     "to_mermaid",
+    "to_svg",
     "write_png",
 ]

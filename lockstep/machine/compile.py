@@ -9,18 +9,24 @@ the state read a router needs on every step. Events without a transition go to t
 state.
 Human gates become nodes that `interrupt()` with a payload naming the gate, the material to
 review, the allowed decisions and the deadline.
+
+A step may also have an async function (`async_nodes`, for graphs driven with `astream`); only
+such a step can carry a LangGraph `TimeoutPolicy` (`timeouts`): LangGraph cannot cancel a sync
+node, and refuses a timeout on one. A timed-out attempt raises `NodeTimeoutError`, which the
+client turns into the step's declared `timeout` event.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, get_type_hints
 
 from langchain_core.callbacks import get_usage_metadata_callback
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-from langgraph.types import Command, RetryPolicy, interrupt
+from langgraph.types import Command, RetryPolicy, TimeoutPolicy, interrupt
 
 from lockstep.errors import MachineError
 from lockstep.machine.check import check_machine
@@ -28,7 +34,10 @@ from lockstep.machine.spec import Machine
 from lockstep.state.machine import total_tokens
 
 __all__ = [
+    "BUDGET_EVENT",
     "FAILURE_EVENT",
+    "TIMEOUT_EVENT",
+    "AsyncNodeFn",
     "GateHandler",
     "Journal",
     "NodeFn",
@@ -40,6 +49,7 @@ __all__ = [
 ]
 
 NodeFn = Callable[[Any, Runtime[Any]], Mapping[str, Any] | None]
+AsyncNodeFn = Callable[[Any, Runtime[Any]], Awaitable[Mapping[str, Any] | None]]
 ReviewFn = Callable[[Any, Runtime[Any]], Mapping[str, Any]]
 GateHandler = Callable[[Any, Runtime[Any], Mapping[str, Any]], Mapping[str, Any] | None]
 
@@ -150,12 +160,16 @@ FAILURE_EVENT = "step_failed"
 declares a transition on it routes the failure (to a gate, or a final state)."""
 BUDGET_EVENT = "budget_exhausted"
 """The event a step raises, instead of running, once the run's LLM token budget is spent."""
+TIMEOUT_EVENT = "timeout"
+"""The event a step raises when it runs past its time limit (checked by the step itself
+between its checkpoints, or by LangGraph's `TimeoutPolicy` on an async step)."""
 
 
-def _metered(name: str, fn: NodeFn, state: Any, runtime: Runtime[Any]) -> dict[str, Any]:
-    """Run a node function, adding the LLM usage of the calls it made to its update."""
+@contextmanager
+def _meter(name: str, update: dict[str, Any], runtime: Runtime[Any]) -> Iterator[dict[str, Any]]:
+    """Add the LLM usage of the calls made inside the block to the node's `update`."""
     with get_usage_metadata_callback() as meter:
-        update = dict(fn(state, runtime) or {})
+        yield update
     spent = {"input_tokens": 0, "output_tokens": 0, "calls": 0}
     for usage in meter.usage_metadata.values():
         spent["input_tokens"] += usage.get("input_tokens", 0)
@@ -168,6 +182,13 @@ def _metered(name: str, fn: NodeFn, state: Any, runtime: Runtime[Any]) -> dict[s
         thread_id = _thread_id(runtime)
         if journal is not None and thread_id:
             journal.record(thread_id, "usage", {"step": name, **spent}, f"step:{name}")
+
+
+def _metered(name: str, fn: NodeFn, state: Any, runtime: Runtime[Any]) -> dict[str, Any]:
+    """Run a node function, adding the LLM usage of the calls it made to its update."""
+    update: dict[str, Any] = {}
+    with _meter(name, update, runtime):
+        update.update(fn(state, runtime) or {})
     return update
 
 
@@ -204,6 +225,30 @@ def _step_node(machine: Machine, name: str, fn: NodeFn) -> Callable[..., Command
     return node
 
 
+def _astep_node(
+    machine: Machine, name: str, afn: AsyncNodeFn
+) -> Callable[..., Awaitable[Command[str]]]:
+    """The async twin of `_step_node`: the same budget check, metering and routing."""
+
+    async def node(state: dict[str, Any], runtime: Runtime[Any]) -> Command[str]:
+        if _over_budget(machine, name, state, runtime):
+            update: dict[str, Any] = {"error": "the run's LLM token budget is spent"}
+            return _goto(
+                machine, _advance(machine, name, BUDGET_EVENT, state, update, runtime, "budget")
+            )
+        update = {}
+        with _meter(name, update, runtime):
+            update.update(await afn(state, runtime) or {})
+        event = update.pop("event", None)
+        return _goto(
+            machine, _advance(machine, name, event, state, update, runtime, f"step:{name}")
+        )
+
+    node.__name__ = name
+    node.__doc__ = afn.__doc__
+    return node
+
+
 def _gate_node(
     machine: Machine, name: str, review: ReviewFn | None, handler: GateHandler | None
 ) -> Callable[..., Command[str]]:
@@ -212,11 +257,14 @@ def _gate_node(
 
     def node(state: dict[str, Any], runtime: Runtime[Any]) -> Command[str]:
         # Everything before interrupt() runs again on resume: it only reads.
+        values = {**state, **(state.get("counters") or {})}
         payload: dict[str, Any] = {
             "gate": name,
             "workflow": machine.name,
             "description": decl.description,
-            "decisions": decisions,
+            # a decision whose every transition is guarded off now is not offered (and is
+            # refused like an unknown one), so a gate never routes to the error state
+            "decisions": [d for d in decisions if machine.resolve(name, d, values) is not None],
             "comment_required": list(decl.comment_required),
             "requires": {k: list(v) for k, v in decl.requires.items()},
             "deadline": gate_deadline(machine, name, state),
@@ -289,9 +337,13 @@ def compile_machine(
     input_schema: type | None = None,
     output_schema: type | None = None,
     retry_policy: RetryPolicy | None = None,
+    async_nodes: Mapping[str, AsyncNodeFn] | None = None,
+    timeouts: Mapping[str, float] | None = None,
 ) -> StateGraph[Any, Any, Any, Any]:
     """Check `machine` statically, bind node functions by state name, and build the graph.
 
+    `async_nodes` replaces a step's function with its async twin (for graphs driven with
+    `astream`); `timeouts` gives such a step a `TimeoutPolicy` (seconds per attempt).
     Returns the uncompiled builder; call `.compile(checkpointer=...)` on it.
     """
     problems = check_machine(machine, state_fields(state_schema))
@@ -300,8 +352,20 @@ def compile_machine(
     branches = [branch_node(s.name, b) for s in machine.states.values() for b in s.branches]
     problems += [f"branch {b!r} has no node function bound" for b in branches if b not in nodes]
     known = set(machine.states) | set(branches)
-    for label, mapping in (("node", nodes), ("review", reviews or {}), ("handler", handlers or {})):
+    bound = (
+        ("node", nodes),
+        ("async node", async_nodes or {}),
+        ("review", reviews or {}),
+        ("handler", handlers or {}),
+    )
+    for label, mapping in bound:
         problems += [f"{label} bound to unknown state {s!r}" for s in mapping if s not in known]
+    problems += [
+        f"timeout on step {s!r} needs an async function: LangGraph's TimeoutPolicy applies "
+        "only to async nodes"
+        for s in timeouts or {}
+        if s not in (async_nodes or {})
+    ]
     if problems:
         raise MachineError(machine.name, problems)
 
@@ -311,7 +375,14 @@ def compile_machine(
     for decl in machine.states.values():
         if decl.type == "final":
             continue
-        if decl.type == "step":
+        timeout = None
+        if decl.type == "step" and decl.name in (async_nodes or {}):
+            action: Callable[..., Any] = _astep_node(
+                machine, decl.name, (async_nodes or {})[decl.name]
+            )
+            seconds = (timeouts or {}).get(decl.name)
+            timeout = TimeoutPolicy(run_timeout=seconds) if seconds else None
+        elif decl.type == "step":
             action = _step_node(machine, decl.name, nodes[decl.name])
         else:
             action = _gate_node(
@@ -323,7 +394,11 @@ def compile_machine(
             entry = entry_of(machine, target)
             destinations.update([entry] if isinstance(entry, str) else entry)
         builder.add_node(
-            decl.name, action, retry_policy=retry_policy, destinations=tuple(sorted(destinations))
+            decl.name,
+            action,
+            retry_policy=retry_policy,
+            destinations=tuple(sorted(destinations)),
+            timeout=timeout,
         )
         if decl.branches:
             names = [branch_node(decl.name, b) for b in decl.branches]

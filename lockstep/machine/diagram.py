@@ -1,4 +1,4 @@
-"""Draw a machine declaration: Mermaid text, and a PNG through graphviz with no network.
+"""Draw a machine declaration: Mermaid text, and a PNG or SVG through graphviz with no network.
 
 Drawn from the declaration rather than the compiled graph so the picture shows events and
 guards, which LangGraph's conditional edges do not carry.
@@ -6,12 +6,17 @@ guards, which LangGraph's conditional edges do not carry.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lockstep.errors import ConfigError
 from lockstep.machine.spec import Machine
 
-__all__ = ["to_mermaid", "write_png"]
+if TYPE_CHECKING:
+    import pygraphviz
+
+__all__ = ["to_mermaid", "to_svg", "write_png"]
 
 
 def _label(event: str, guard: str | None) -> str:
@@ -39,10 +44,15 @@ def to_mermaid(machine: Machine, *, highlight: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_png(machine: Machine, path: str | Path, *, highlight: str | None = None) -> Path:
-    """Render the machine to a PNG with pygraphviz (its wheel bundles graphviz: offline)."""
+def _graph(
+    machine: Machine, highlight: str | None, path: Sequence[Mapping[str, str]]
+) -> pygraphviz.AGraph:
+    """The machine as a graphviz graph; the states and transitions on `path` (a thread's
+    transition log, `{from, event, to}` entries) drawn in blue, `highlight` in green."""
     import pygraphviz
 
+    visited = {e["from"] for e in path} | {e["to"] for e in path}
+    taken = {(e["from"], e["event"], e["to"]) for e in path}
     graph = pygraphviz.AGraph(directed=True, strict=False, rankdir="LR", label=machine.name)
     graph.node_attr.update(fontname="Helvetica", fontsize="11", shape="box", style="rounded")
     graph.edge_attr.update(fontname="Helvetica", fontsize="9")
@@ -53,12 +63,23 @@ def write_png(machine: Machine, path: str | Path, *, highlight: str | None = Non
             attrs = {"shape": "doublecircle", "style": "solid", "fontsize": "9"}
         elif s.type == "human_gate":
             attrs = {"shape": "hexagon", "style": "filled", "fillcolor": "#fff3bf"}
+        if s.name in visited:
+            attrs.update(style="filled,rounded", fillcolor="#dbe4ff", color="#364fc7")
         if s.name == highlight:
-            attrs.update(style="filled,bold", fillcolor="#d3f9d8", penwidth="2")
+            attrs.update(style="filled,bold", fillcolor="#d3f9d8", color="#2b8a3e", penwidth="2")
         graph.add_node(s.name, **attrs)
     graph.add_edge("__start__", machine.initial)
     for t in machine.transitions:
-        graph.add_edge(t.source, t.target, label=_label(t.event, t.guard))
+        attrs = {"label": _label(t.event, t.guard)}
+        if (t.source, t.event, t.target) in taken:
+            attrs.update(color="#364fc7", fontcolor="#364fc7", penwidth="2")
+        graph.add_edge(t.source, t.target, **attrs)
+    return graph
+
+
+def write_png(machine: Machine, path: str | Path, *, highlight: str | None = None) -> Path:
+    """Render the machine to a PNG with pygraphviz (its wheel bundles graphviz: offline)."""
+    graph = _graph(machine, highlight, ())
     out = Path(path)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -66,3 +87,15 @@ def write_png(machine: Machine, path: str | Path, *, highlight: str | None = Non
     except OSError as exc:
         raise ConfigError(f"cannot write diagram to {out}: {exc.strerror or exc}") from None
     return out
+
+
+def to_svg(
+    machine: Machine,
+    *,
+    highlight: str | None = None,
+    path: Sequence[Mapping[str, str]] = (),
+) -> bytes:
+    """The machine as SVG (offline, like `write_png`), with a thread's path marked: the web
+    page shows it, since Mermaid would need a script from the network."""
+    data: bytes = _graph(machine, highlight, path).draw(format="svg", prog="dot")
+    return data

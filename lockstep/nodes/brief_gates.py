@@ -21,6 +21,7 @@ def _research_summary(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any
     ctx = context_of(runtime)
     research = state.get("research")
     report = ctx.artifacts.json(research) if research else None
+    agent = state.get("agent")
     return {
         "topic": state.get("topic"),
         "folders": state.get("sources") or [],
@@ -30,6 +31,9 @@ def _research_summary(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any
         "skipped": report["skipped"] if report else [],
         "remaining": len(state.get("research_queue") or []),
         "research": state.get("research"),
+        "research_mode": state.get("research_mode") or "locked",
+        "agent_tool_calls": agent["tool_calls"] if agent else 0,
+        "agent_finished": agent["finished"] if agent else None,
     }
 
 
@@ -59,7 +63,7 @@ def _after_missing_sources(
 ) -> dict[str, Any]:
     if answer["decision"] == "add_sources":
         folders = [*(state.get("sources") or []), str(answer["sources"])]
-        return {"sources": folders, "research_queue": None, "outline": None}
+        return {"sources": folders, "research_queue": None, "agent": None, "outline": None}
     if answer["decision"] == "proceed":
         return {"proceed_anyway": True, "outline": None}
     return {}

@@ -13,7 +13,6 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from lockstep.agents.faults import TransientError
-from lockstep.agents.models import structured_output
 from lockstep.agents.prompts import OUTLINE, REVISE, SECTION, Outline, format_evidence
 from lockstep.graphs.context import RunContext, context_of, thread_of
 from lockstep.research.citations import normalise_ws
@@ -52,7 +51,7 @@ def evidence_items(ctx: RunContext, state: BriefState) -> list[dict[str, str]]:
 def _completion(ctx: RunContext, messages: Any) -> str:
     """The model's text; an empty completion is a transient fault, retried by the node's
     RetryPolicy rather than written into the brief."""
-    text = str(ctx.model.invoke(messages).content).strip()
+    text = str(ctx.invoke(messages).content).strip()
     if not text:
         raise TransientError("the model returned an empty completion")
     return text
@@ -81,7 +80,7 @@ def drafting(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
 def _plan(state: BriefState, ctx: RunContext, thread: str) -> dict[str, Any]:
     evidence = evidence_items(ctx, state)
     messages = OUTLINE.format_messages(topic=state["topic"], evidence=format_evidence(evidence))
-    planned = structured_output(ctx.model, Outline, messages)
+    planned = ctx.structured(Outline, messages)
     known = {e["id"] for e in evidence}
     sections = []
     for section in planned.sections:
@@ -98,6 +97,7 @@ def _plan(state: BriefState, ctx: RunContext, thread: str) -> dict[str, Any]:
             "event": "needs_more_research",
             "outline": None,
             "research_queue": None,
+            "agent": None,
             "extra_queries": [f"{s['heading']} {s['purpose']}" for s in sections]
             or [f"{state['topic']} evidence data"],
         }
@@ -189,7 +189,7 @@ def _revise(state: BriefState, ctx: RunContext, thread: str) -> dict[str, Any]:
         evidence=format_evidence(evidence_items(ctx, state)),
         feedback=_feedback(state),
     )
-    text = str(ctx.model.invoke(messages).content).strip() + "\n"
+    text = str(ctx.invoke(messages).content).strip() + "\n"
     inputs = refs(draft_ref, report_ref)
     ref = ctx.artifacts.put(
         thread, "draft", text, step="drafting", inputs=inputs, format="markdown"

@@ -8,7 +8,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from lockstep.graphs.context import context_of, thread_of
-from lockstep.state.brief import BriefState
+from lockstep.state.brief import RESEARCH_MODES, BriefState
 
 __all__ = ["MAX_TOPIC_CHARS", "intake", "topic_problem"]
 
@@ -33,6 +33,9 @@ def intake(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
     for folder in sources:
         if reason is None and not Path(folder).is_dir():
             reason = f"sources folder {folder!r} does not exist"
+    mode = state.get("research_mode") or "locked"
+    if reason is None and mode not in RESEARCH_MODES:
+        reason = f"unknown research mode {mode!r}: use one of {', '.join(RESEARCH_MODES)}"
     if reason:
         return {"event": "invalid", "rejection_reason": reason}
     ctx = context_of(runtime)
@@ -42,7 +45,9 @@ def intake(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
         "event": "validated",
         "topic": request["topic"],
         "request": ref,
+        "research_mode": mode,
         "research_queue": None,
+        "agent": None,
         "gathered": [],
         "sections": [],
         "outline": None,

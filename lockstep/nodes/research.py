@@ -8,25 +8,18 @@ read in batches of `batch_size`, one step and so one checkpoint per batch. The r
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from langgraph.runtime import Runtime
 
 from lockstep.errors import SourcesError
 from lockstep.graphs.context import RunContext, context_of, thread_of
-from lockstep.research.corpus import load_corpus, read_document
+from lockstep.research.corpus import load_corpus, read_document, source_key
 from lockstep.research.quotes import sentences
 from lockstep.research.ranking import rank_documents, rank_quotes
 from lockstep.state.brief import BriefState, QueuedSource
 
 __all__ = ["research", "source_key"]
-
-
-def source_key(index: int, root: str, relpath: str) -> str:
-    """How a source is named in citations: its path inside the first folder, or
-    `<folder name>/<path>` for folders added later (so two folders cannot collide)."""
-    return relpath if index == 0 else f"{Path(root).name}/{relpath}"
 
 
 def _plan(state: BriefState, ctx: RunContext, report: dict[str, Any]) -> list[QueuedSource]:

@@ -11,7 +11,6 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from lockstep.agents.models import structured_output
 from lockstep.agents.prompts import (
     ACTIVITIES,
     ASSESSMENTS,
@@ -100,7 +99,7 @@ def designing_objectives(state: TrainingState, runtime: Runtime[Any]) -> dict[st
         evidence=format_evidence(evidence),
         feedback=_feedback(state),
     )
-    planned = structured_output(ctx.model, ObjectiveSet, messages)
+    planned = ctx.structured(ObjectiveSet, messages)
     by_id = {e["id"]: e for e in evidence}
     objectives = [
         {
@@ -139,7 +138,7 @@ def _design_messages(template: Any, ctx: RunContext, state: TrainingState) -> An
 def design_assessments(state: TrainingState, runtime: Runtime[Any]) -> dict[str, Any]:
     """Branch: the assessment designer (runs beside the activity designer)."""
     ctx = context_of(runtime)
-    result = structured_output(ctx.model, AssessmentSet, _design_messages(ASSESSMENTS, ctx, state))
+    result = ctx.structured(AssessmentSet, _design_messages(ASSESSMENTS, ctx, state))
     ref = ctx.artifacts.put(
         thread_of(runtime), "assessments", [i.model_dump() for i in result.items],
         step="designing_assessments", inputs=refs(state.get("objectives")),
@@ -150,7 +149,7 @@ def design_assessments(state: TrainingState, runtime: Runtime[Any]) -> dict[str,
 def design_activities(state: TrainingState, runtime: Runtime[Any]) -> dict[str, Any]:
     """Branch: the activity designer (runs beside the assessment designer)."""
     ctx = context_of(runtime)
-    result = structured_output(ctx.model, ActivitySet, _design_messages(ACTIVITIES, ctx, state))
+    result = ctx.structured(ActivitySet, _design_messages(ACTIVITIES, ctx, state))
     ref = ctx.artifacts.put(
         thread_of(runtime), "activities", [a.model_dump() for a in result.activities],
         step="designing_assessments", inputs=refs(state.get("objectives")),

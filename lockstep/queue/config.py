@@ -85,13 +85,16 @@ Priority = Annotated[int, BeforeValidator(lambda v: parse_priority(v))]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class RetryDecl(_Strict):
     max_retries: int = Field(default=3, ge=0)
+    """Retries after the first attempt; then the job goes to the dead-letter queue."""
     base_delay: Duration = 2.0
+    """First backoff; doubled per attempt, with jitter."""
     max_delay: Duration = 300.0
+    """Longest backoff."""
 
 
 class QueueDecl(_Strict):
@@ -104,6 +107,7 @@ class QueueDecl(_Strict):
     singleton: bool = False
     """One job at a time (a concurrency limit of 1)."""
     max_retries: int | None = Field(default=None, ge=0)
+    """Overrides `queue_system.retry.max_retries` for this queue."""
 
     @property
     def limit(self) -> int | None:
@@ -112,9 +116,14 @@ class QueueDecl(_Strict):
 
 class QueueSystem(_Strict):
     default_queue: str = "default"
+    """Where jobs submitted without a queue go."""
     dead_letter_queue: str = "dead_letters"
+    """Where jobs go after their last retry (`lockstep dlq`)."""
     visibility_timeout: Duration = 30.0
+    """A worker's lease on a job; its heartbeat renews it, and once it lapses (the worker
+    died) another worker takes the job over from its last checkpoint."""
     poll_interval: Duration = 0.2
+    """How often an idle worker looks for work."""
     retry: RetryDecl = RetryDecl()
     queues: dict[str, QueueDecl] = Field(default_factory=lambda: {"default": QueueDecl()})
 
@@ -134,8 +143,11 @@ class WorkflowLimit(_Strict):
     submits past the limit."""
 
     limit: int | None = Field(default=None, ge=1)
+    """Jobs of this workflow running at once, across every worker."""
     behavior: Literal["queue", "reject"] = "queue"
+    """Past the limit: `queue` (jobs wait) or `reject` (submit refused)."""
     singleton: bool = False
+    """One job of this workflow at a time."""
 
     @property
     def effective(self) -> int | None:
@@ -163,10 +175,15 @@ class RateLimitDecl(_Strict):
     jobs used; jobs wait once spent)."""
 
     limit: int = Field(ge=1)
+    """How many (jobs, calls or tokens) per window."""
     per: Duration
+    """The window."""
     scope: Literal["user", "global", "workflow"] = "global"
+    """Counted per submitting user, once for everyone, or per workflow."""
     strategy: Literal["sliding_window", "token_bucket", "leaky_bucket"] = "sliding_window"
+    """The algorithm; state lives in the shared database."""
     applies_to: Literal["submit", "start", "call", "tokens"] = "call"
+    """What it limits: submits (refused), job starts (wait), named calls in nodes, LLM tokens."""
     workflow: str | None = None
     """Only jobs of this workflow count (submit/start/tokens); None: every workflow."""
     burst: int | None = Field(default=None, ge=1)
@@ -175,10 +192,13 @@ class RateLimitDecl(_Strict):
 
 class TimeoutsConfig(_Strict):
     step_default: Duration | None = None
+    """Longest one step may run; checked at the step boundary."""
     steps: dict[str, Duration] = Field(default_factory=dict)
+    """Per-state overrides, e.g. `researching: 10m`."""
     workflow_total: Duration | None = None
     """Running time of a job across attempts; time waiting at a human gate does not count."""
     behavior: Literal["fail_gracefully"] = "fail_gracefully"
+    """Save state, mark partial artifacts incomplete, end the job `timed_out` (resumable)."""
 
     def step(self, name: str) -> float | None:
         return self.steps.get(name, self.step_default)

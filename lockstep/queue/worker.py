@@ -4,7 +4,9 @@ with its own database connections.
 A job runs its thread through the same `Lockstep` client the CLI uses. Every step boundary
 (after a step's checkpoint is written) is where the worker can stop a job: a cancel, a step or
 workflow time limit, or a drain on SIGTERM. A step already running is not preempted (a sync
-node cannot be); the agent layer's per-call timeout bounds how long one call may hang.
+node cannot be), except by a cancel: its LLM call in flight runs as an asyncio task
+(`RunContext.cancel`, `agents.models.call`) and is cancelled, so the step ends unfinished and
+the thread stays at its last checkpoint.
 
 A heartbeat thread renews the leases of the running jobs every third of the visibility
 timeout and learns of cancels. If the worker dies, its leases expire and another worker takes
@@ -28,7 +30,7 @@ from typing import Any
 
 from lockstep.client import Lockstep, ThreadStatus
 from lockstep.db import connection_lost
-from lockstep.errors import LockstepError, StorageError
+from lockstep.errors import CallCancelled, LockstepError, StorageError
 from lockstep.graphs import workflow_machine
 from lockstep.queue.config import QueueConfig, load_config
 from lockstep.queue.limits import RateLimiter, limit_key
@@ -54,6 +56,8 @@ class _Running:
     started: float = field(default_factory=time.monotonic)
     boundary: float = field(default_factory=time.monotonic)
     stop: tuple[str, str] | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    """Set on a cancel: drops the job's LLM call in flight (`RunContext.cancel`)."""
 
 
 def _is_connection_error(exc: BaseException) -> bool:
@@ -141,6 +145,7 @@ class Worker:
                             if why == "cancel"
                             else ("lost", "lease taken over by another worker")
                         )
+                        run.cancel.set()
             self._draining.wait(interval) if not ids else time.sleep(interval)
 
     # -- slots -----------------------------------------------------------------------------
@@ -223,7 +228,7 @@ class Worker:
         run = _Running(job)
         with self._lock:
             self._running[job.id] = run
-        client.settings.update(user=job.user_name, workflow=job.workflow)
+        client.settings.update(user=job.user_name, workflow=job.workflow, cancel=run.cancel)
         tokens_before = 0
         try:
             if client.db.thread(job.thread_id) is not None:
@@ -251,6 +256,9 @@ class Worker:
             self._settle(queue, job, run, status)
         except JobStop as stop:
             self._stopped(client, queue, job, run, stop)
+        except CallCancelled as exc:  # a cancel (or a lost lease) dropped an LLM call
+            ending, reason = run.stop or ("cancelled", "cancelled on request")
+            self._stopped(client, queue, job, run, JobStop(ending, f"{reason}; {exc}"))
         except Exception as exc:  # every failure is recorded on the job
             if _is_connection_error(exc):
                 log.warning(

@@ -22,6 +22,7 @@ __all__ = [
     "html_to_text",
     "load_corpus",
     "read_document",
+    "source_key",
 ]
 
 SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm")
@@ -198,6 +199,12 @@ def load_corpus(root: str | Path) -> tuple[list[Document], list[Skipped]]:
     if not docs:
         raise SourcesError(f"sources folder '{root}' holds no readable .md, .txt or .html document")
     return docs, skipped
+
+
+def source_key(index: int, root: str, relpath: str) -> str:
+    """How a source is named in citations: its path inside the first folder, or
+    `<folder name>/<path>` for folders added later (so two folders cannot collide)."""
+    return relpath if index == 0 else f"{Path(root).name}/{relpath}"
 
 
 def read_document(root: str | Path, relpath: str) -> Document:

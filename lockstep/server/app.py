@@ -42,6 +42,7 @@ from lockstep.server.endpoints import (
 )
 from lockstep.server.jobs import router as jobs_router
 from lockstep.server.metrics import router as metrics_router
+from lockstep.server.web import static_files, web_router
 
 __all__ = ["MAX_BODY", "create_app"]
 
@@ -106,7 +107,7 @@ def create_app(
     **options: Any,
 ) -> FastAPI:
     """The server: LangServe routes per workflow at `/langserve/<name>`, the REST API, the
-    jobs API, metrics, health.
+    jobs API, metrics, health, and the web page at `/`.
 
     `auth=False` makes every caller the local admin (for `--no-auth` on loopback only).
     `cors_origins` lets browser pages from those origins call the API (CORS is off without).
@@ -156,6 +157,8 @@ def create_app(
     app.include_router(router)
     app.include_router(jobs_router)
     app.include_router(metrics_router)
+    app.include_router(web_router)
+    app.mount("/ui/static", static_files(), name="static")
     from langserve import add_routes
 
     for name in sorted(WORKFLOWS):

@@ -6,11 +6,23 @@ keeps their `ArtifactRef`s, so checkpoints stay small however long the brief gro
 
 from __future__ import annotations
 
+from typing import Any, NotRequired
+
 from typing_extensions import TypedDict
 
 from lockstep.state.machine import ArtifactRef, MachineState
 
-__all__ = ["BriefInput", "BriefOutput", "BriefState", "QueuedSource"]
+__all__ = [
+    "RESEARCH_MODES",
+    "AgentProgress",
+    "BriefInput",
+    "BriefOutput",
+    "BriefState",
+    "QueuedSource",
+]
+
+RESEARCH_MODES = ("locked", "agent")
+"""`locked`: the fixed ranking step; `agent`: a tool-using agent over the same corpus."""
 
 
 class BriefInput(TypedDict):
@@ -20,6 +32,20 @@ class BriefInput(TypedDict):
     """The question the brief answers (1 to 300 characters)."""
     sources: list[str]
     """Folders of .md, .txt and .html documents to research."""
+    research_mode: NotRequired[str]
+    """`locked` (default) or `agent` (see RESEARCH_MODES)."""
+
+
+class AgentProgress(TypedDict):
+    """Where the research agent is in its round: small, so each step's checkpoint stays small
+    (tool results are truncated; the documents themselves are in the sources artifact)."""
+
+    messages: list[dict[str, Any]]
+    """The transcript so far (`messages_to_dict` form): prompt, model turns, tool results."""
+    tool_calls: int
+    """Tool calls executed this round, valid or not (the step budget counts these)."""
+    finished: str | None
+    """Why the agent stopped (its `done` reason, no more tool calls, the budget), or None."""
 
 
 class QueuedSource(TypedDict):
@@ -50,6 +76,10 @@ class BriefState(MachineState, total=False):
     """Documents still to read in this research round; None starts a new round."""
     research_started_at: str | None
     """When the current research round started (for the research time limit)."""
+    research_mode: str
+    """`locked` or `agent`: which research state the machine enters (a guard reads it)."""
+    agent: AgentProgress | None
+    """The research agent's round in agent mode; None starts a new round."""
     extra_queries: list[str]
     """Queries drafting asked research to cover (outline sections with thin evidence)."""
     proceed_anyway: bool
