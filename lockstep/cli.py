@@ -806,6 +806,13 @@ def serve(
             "--config", help="Queue configuration (default: $LOCKSTEP_CONFIG or ./lockstep.yaml)."
         ),
     ] = None,
+    sources_root: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Only folders under this one may be given as sources (repeatable; sets "
+            "LOCKSTEP_SOURCES_ROOTS, which workers should share)."
+        ),
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Serve the REST and jobs API, metrics, a LangServe endpoint per workflow (`/docs` lists
@@ -817,6 +824,11 @@ def serve(
     with _errors():
         if no_auth and host not in ("127.0.0.1", "localhost", "::1"):
             raise ConfigError(f"--no-auth binds only to loopback, not {host!r}")
+        for root in sources_root or ():
+            if not root.is_dir():
+                raise ConfigError(f"--sources-root {root} is not a folder")
+        if sources_root:
+            os.environ["LOCKSTEP_SOURCES_ROOTS"] = os.pathsep.join(str(r) for r in sources_root)
         application = create_app(
             db, auth=not no_auth, cors_origins=cors_origin or (), config=config
         )

@@ -114,6 +114,31 @@ def test_read_document_stays_inside_the_folder(tmp_path: Path) -> None:
         read_document(tmp_path / "inside", "gone.md")
 
 
+def test_sources_outside_the_allowed_roots_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inside, outside = tmp_path / "shared", tmp_path / "private"
+    (inside / "docs").mkdir(parents=True)
+    outside.mkdir()
+    (inside / "docs" / "a.md").write_text("# A\n\nPublic text.\n")
+    (outside / "secret.md").write_text("# Secret\n\nPrivate text.\n")
+    (inside / "docs" / "leak.md").symlink_to(outside / "secret.md")
+    monkeypatch.setenv("LOCKSTEP_SOURCES_ROOTS", str(inside))
+    docs, skipped = load_corpus(inside / "docs")
+    assert [d.path for d in docs] == ["a.md"]
+    assert [(s.path, s.reason) for s in skipped] == [
+        ("leak.md", "a link to a file outside the folder")
+    ]
+    with pytest.raises(SourcesError, match="outside the allowed roots"):
+        load_corpus(outside)
+    with pytest.raises(SourcesError, match="outside the allowed roots"):
+        load_corpus(inside / "docs" / ".." / ".." / "private")
+    with Lockstep(f"sqlite:///{tmp_path / 'db.sqlite'}") as client:
+        with pytest.raises(SourcesError, match="outside the allowed roots"):
+            client.run("brief", topic="Secrets", sources=[str(outside)])
+        assert client.db.query("SELECT * FROM lockstep_threads") == []
+
+
 def test_quote_spans_are_exact(corpus: Path) -> None:
     docs, _ = load_corpus(corpus)
     for doc in docs:

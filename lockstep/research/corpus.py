@@ -8,6 +8,7 @@ read are reported as `Skipped` with a reason, never dropped silently.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -169,8 +170,20 @@ def _read(root: Path, file: Path) -> Document:
     return Document(rel, title, text, hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
+def allowed_roots() -> list[Path]:
+    """Folders sources must lie under (`LOCKSTEP_SOURCES_ROOTS`, os.pathsep-separated; set it
+    on servers and workers that take requests from others, so a caller cannot have any
+    folder of the machine read). Empty: any folder."""
+    value = os.environ.get("LOCKSTEP_SOURCES_ROOTS", "")
+    return [Path(p).resolve() for p in value.split(os.pathsep) if p.strip()]
+
+
 def _folder(root: str | Path) -> Path:
     path = Path(root)
+    roots = allowed_roots()
+    if roots and not any(path.resolve().is_relative_to(r) for r in roots):
+        allowed = ", ".join(str(r) for r in roots)
+        raise SourcesError(f"sources folder '{root}' is outside the allowed roots ({allowed})")
     if not path.exists():
         raise SourcesError(f"sources folder '{root}' does not exist")
     if not path.is_dir():
@@ -183,11 +196,15 @@ def load_corpus(root: str | Path) -> tuple[list[Document], list[Skipped]]:
     the files that were skipped with their reasons. Raises `SourcesError` when the folder is
     missing or holds no readable document."""
     path = _folder(root)
+    base = path.resolve()
     docs: list[Document] = []
     skipped: list[Skipped] = []
     for file in sorted(path.rglob("*")):
         rel = file.relative_to(path)
         if any(part.startswith(".") for part in rel.parts) or not file.is_file():
+            continue
+        if not file.resolve().is_relative_to(base):
+            skipped.append(Skipped(rel.as_posix(), "a link to a file outside the folder"))
             continue
         if file.suffix.lower() not in SUPPORTED_SUFFIXES:
             skipped.append(Skipped(rel.as_posix(), f"unsupported file type '{file.suffix}'"))
