@@ -63,7 +63,11 @@ __all__ = [
 TRIGGER_TYPES = ("webhook", "schedule", "human_approval", "workflow_complete")
 NotifyEvent = Literal["completed", "waiting_human", "failed", "timed_out", "cancelled"]
 """What a workflow's `notify:` can announce; each is a job ending (or stopping at a gate)."""
-DEFAULT_EVENTS: tuple[NotifyEvent, ...] = ("completed", "waiting_human", "failed", "timed_out")
+
+
+def _default_events() -> list[NotifyEvent]:
+    return ["completed", "waiting_human", "failed", "timed_out"]
+
 
 Duration = Annotated[float, BeforeValidator(lambda v: parse_duration(v))]
 
