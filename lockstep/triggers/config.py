@@ -65,10 +65,6 @@ NotifyEvent = Literal["completed", "waiting_human", "failed", "timed_out", "canc
 """What a workflow's `notify:` can announce; each is a job ending (or stopping at a gate)."""
 
 
-def _default_events() -> list[NotifyEvent]:
-    return ["completed", "waiting_human", "failed", "timed_out"]
-
-
 Duration = Annotated[float, BeforeValidator(lambda v: parse_duration(v))]
 
 
@@ -191,6 +187,10 @@ TriggerDecl = Annotated[
 ]
 
 
+def _default_events() -> list[NotifyEvent]:
+    return ["completed", "waiting_human", "failed", "timed_out"]
+
+
 def _url(value: str) -> str:
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
@@ -202,9 +202,7 @@ class NotifyDecl(_Strict):
     """POST a signed JSON event to `url` when a job of the workflow reaches one of `events`."""
 
     url: Annotated[str, BeforeValidator(_url)]
-    events: list[Literal["completed", "waiting_human", "failed", "timed_out", "cancelled"]] = Field(
-        default_factory=lambda: ["completed", "waiting_human", "failed", "timed_out"]
-    )
+    events: list[NotifyEvent] = Field(default_factory=_default_events)
     secret_env: Annotated[str, BeforeValidator(_secret_env)] | None = None
     """Signs the body like inbound webhooks; unset sends it unsigned."""
     max_attempts: int = Field(default=8, ge=1)
