@@ -806,10 +806,14 @@ def serve(
             "--config", help="Queue configuration (default: $LOCKSTEP_CONFIG or ./lockstep.yaml)."
         ),
     ] = None,
+    no_scheduler: Annotated[
+        bool, typer.Option("--no-scheduler", help="Do not run the trigger scheduler in-process.")
+    ] = False,
     db: DbOption = None,
 ) -> None:
     """Serve the REST and jobs API, metrics, a LangServe endpoint per workflow (`/docs` lists
-    them) and the web page at `/`. Jobs are run by `lockstep worker` processes, not the server."""
+    them), the web page at `/` and signed webhooks at /hooks/NAME. Jobs are run by `lockstep
+    worker` processes, not the server; the trigger scheduler runs here unless --no-scheduler."""
     import uvicorn
 
     from lockstep.server import create_app
@@ -818,7 +822,11 @@ def serve(
         if no_auth and host not in ("127.0.0.1", "localhost", "::1"):
             raise ConfigError(f"--no-auth binds only to loopback, not {host!r}")
         application = create_app(
-            db, auth=not no_auth, cors_origins=cors_origin or (), config=config
+            db,
+            auth=not no_auth,
+            cors_origins=cors_origin or (),
+            config=config,
+            scheduler=not no_scheduler,
         )
         uvicorn.run(application, host=host, port=port, log_level="warning")
 
@@ -827,7 +835,7 @@ def main() -> None:
     app(prog_name="lockstep")
 
 
-from lockstep import cli_jobs  # noqa: E402, F401 - registers the queue commands on `app`
+from lockstep import cli_jobs, cli_triggers  # noqa: E402, F401 - register their commands
 
 if __name__ == "__main__":  # pragma: no cover
     main()

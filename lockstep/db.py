@@ -320,9 +320,10 @@ MIGRATIONS: list[dict[str, str]] = [
             missed INTEGER NOT NULL DEFAULT 0
         );
         CREATE TABLE lockstep_webhook_signatures (
-            signature TEXT PRIMARY KEY,
             hook TEXT NOT NULL,
-            at REAL NOT NULL
+            signature TEXT NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (hook, signature)
         );
         CREATE TABLE lockstep_notifications (
             seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -380,9 +381,10 @@ MIGRATIONS: list[dict[str, str]] = [
             missed INTEGER NOT NULL DEFAULT 0
         );
         CREATE TABLE lockstep_webhook_signatures (
-            signature TEXT PRIMARY KEY,
             hook TEXT NOT NULL,
-            at DOUBLE PRECISION NOT NULL
+            signature TEXT NOT NULL,
+            at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (hook, signature)
         );
         CREATE TABLE lockstep_notifications (
             seq BIGSERIAL PRIMARY KEY,

@@ -7,13 +7,25 @@ server; HTTP peers are real servers on 127.0.0.1. Nothing asserts how fast anyth
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from lockstep.errors import ConfigError, TriggerError
 from lockstep.queue.config import parse_config
+from lockstep.triggers.signing import signature_headers
 from lockstep.triggers.templates import render_mapping
+from tests.test_queue import FLOWS, QueueEnv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -169,3 +181,247 @@ def test_example_configuration_declares_each_trigger_kind() -> None:
     kinds = {t.type for t in config.triggers.values()}
     assert kinds == {"webhook", "schedule", "human_approval", "workflow_complete"}
     assert config.notify("brief")
+
+
+# -- shared environment --------------------------------------------------------------------
+
+SECRET = "whsec-test-0123456789"
+
+
+class TriggerEnv(QueueEnv):
+    """QueueEnv (database, lockstep.yaml, worker subprocesses) plus a real HTTP server."""
+
+    def __init__(self, url: str, tmp: Path) -> None:
+        super().__init__(url, tmp)
+        self.env = {
+            **self.env,
+            "LOCKSTEP_CONFIG": str(self.config_path),
+            "LOCKSTEP_TEST_HOOK_SECRET": SECRET,
+            "NO_COLOR": "1",
+        }
+        self.base = ""
+
+    def serve(self, *args: str) -> str:
+        """`lockstep serve` on a free loopback port; returns its base URL."""
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lockstep",
+                "serve",
+                "--no-auth",
+                "--port",
+                str(port),
+                "--db",
+                self.url,
+                *args,
+            ],
+            cwd=self.tmp,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.procs.append(proc)
+        self.base = f"http://127.0.0.1:{port}"
+        self.wait("the server", lambda: _up(self.base) or proc.poll() is not None, timeout=60)
+        assert proc.poll() is None, proc.communicate()
+        return self.base
+
+    def post(self, hook: str, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
+        return httpx.post(
+            f"{self.base}/hooks/{hook}", content=body, headers=headers or {}, timeout=60
+        )
+
+
+def _up(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def signed(
+    body: bytes, *, at: float | None = None, delivery: str | None = None, secret: str = SECRET
+) -> dict[str, str]:
+    return signature_headers(secret, body, int(time.time() if at is None else at), delivery)
+
+
+@pytest.fixture
+def tenv(db_url: str, tmp_path: Path) -> Iterator[TriggerEnv]:
+    env = TriggerEnv(db_url, tmp_path)
+    try:
+        yield env
+    finally:
+        env.stop_all()
+        sys.path.remove(str(FLOWS))
+
+
+# -- webhooks ------------------------------------------------------------------------------
+
+HOOKS = """\
+rate_limits:
+  hook_submits: {limit: 2, per: 1h, scope: user, applies_to: submit, workflow: steps}
+triggers:
+  work:
+    type: webhook
+    secret_env: LOCKSTEP_TEST_HOOK_SECRET
+    schema:
+      type: object
+      required: [steps]
+      properties: {steps: {type: integer, minimum: 1}}
+    action:
+      workflow: steps
+      input_mapping: {steps: "{{ event.steps }}"}
+  noted:
+    type: webhook
+    secret_env: LOCKSTEP_TEST_HOOK_SECRET
+    action: {workflow: steps, input_mapping: {steps: 1, trace: "{{ event.note }}"}}
+  sneaky:
+    type: webhook
+    secret_env: LOCKSTEP_TEST_HOOK_SECRET
+    action: {workflow: steps, input_mapping: {steps: "{{ ''.__class__ }}"}}
+  review:
+    type: human_approval
+    workflow: steps
+    waiting_for: review
+    on_approve: approve
+    on_reject: reject
+    secret_env: LOCKSTEP_TEST_HOOK_SECRET
+"""
+
+
+def test_webhooks_over_http_signed_unsigned_stale_replayed(tenv: TriggerEnv) -> None:
+    queue = tenv.configure(HOOKS)
+    tenv.serve("--no-scheduler")
+    body = json.dumps({"steps": 2}).encode()
+
+    # the documented scheme, computed by hand: hex HMAC-SHA256 of "<timestamp>.<body>"
+    now = int(time.time())
+    mac = hmac.new(SECRET.encode(), f"{now}.".encode() + body, hashlib.sha256).hexdigest()
+    first = tenv.post(
+        "work",
+        body,
+        {
+            "X-Lockstep-Timestamp": str(now),
+            "X-Lockstep-Signature": f"v1={mac}",
+            "X-Lockstep-Delivery": "d-1",
+        },
+    )
+    assert first.status_code == 202, first.text
+    job = queue.get(first.json()["job_id"])
+    assert job.input == {"steps": 2} and job.user_name == "trigger:work"
+    assert first.json()["thread_id"] == job.thread_id
+
+    # the same delivery, signed afresh: the same job
+    again = tenv.post("work", body, signed(body, at=now + 1, delivery="d-1"))
+    assert again.status_code == 202 and again.json()["job_id"] == job.id
+    assert again.json()["duplicate"] is True
+
+    refusals = [
+        (
+            "replayed",
+            tenv.post("work", body, signed(body, at=now + 1, delivery="d-1")),
+            401,
+            "replayed signature",
+        ),
+        ("unsigned", tenv.post("work", body), 401, "not signed"),
+        (
+            "wrong secret",
+            tenv.post("work", body, signed(body, secret="guess")),
+            401,
+            "bad signature",
+        ),
+        ("tampered", tenv.post("work", b'{"steps": 9}', signed(body)), 401, "bad signature"),
+        (
+            "stale",
+            tenv.post("work", body, signed(body, at=time.time() - 301)),
+            401,
+            "stale signature",
+        ),
+        ("future", tenv.post("work", body, signed(body, at=time.time() + 400)), 401, "stale"),
+        ("not json", tenv.post("work", b"{steps", signed(b"{steps")), 400, "not valid JSON"),
+        (
+            "schema",
+            tenv.post("work", b'{"steps": "x"}', signed(b'{"steps": "x"}')),
+            422,
+            "fails the schema at steps",
+        ),
+        (
+            "missing field",
+            tenv.post("noted", b"{}", signed(b"{}")),
+            422,
+            "input_mapping.trace: template '{{ event.note }}' names a missing field",
+        ),
+        ("injection", tenv.post("sneaky", b"{}", signed(b"{}")), 422, "refused by the sandbox"),
+        ("unknown hook", tenv.post("nope", body, signed(body)), 404, "no webhook named 'nope'"),
+        (
+            "huge",
+            tenv.post(
+                "work", b"[" + b"1," * 600_000 + b"1]", signed(b"[" + b"1," * 600_000 + b"1]")
+            ),
+            413,
+            "over 1 MB",
+        ),
+    ]
+    for what, response, code, detail in refusals:
+        assert response.status_code == code, (what, response.text)
+        assert detail in response.json()["detail"], (what, response.text)
+    assert [j.id for j in queue.find()] == [job.id]  # nothing else was enqueued
+
+    # a second delivery is a second job; the third is over the submit rate limit
+    # (a body signed twice in one second is one signature: senders put an id in the body)
+    body2, body3 = b'{"steps": 2, "id": "e-2"}', b'{"steps": 2, "id": "e-3"}'
+    second = tenv.post("work", body2, signed(body2, delivery="d-2"))
+    assert second.status_code == 202 and second.json()["job_id"] != job.id
+    limited = tenv.post("work", body3, signed(body3, delivery="d-3"))
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 3000
+    assert len(queue.find()) == 2
+
+    # every firing is on record, with why the refused ones did not enqueue
+    fired = {(f["trigger"], f["key"]): f for f in json.loads(tenv.cli("fires", "--json").stdout)}
+    assert fired["work", "delivery:d-1"]["status"] == "submitted"
+    assert fired["work", "delivery:d-1"]["job_id"] == job.id
+    assert fired["work", "delivery:d-3"]["status"] == "failed"
+    assert "hook_submits" in fired["work", "delivery:d-3"]["error"]
+    (sneaky,) = [f for (t, _), f in fired.items() if t == "sneaky"]
+    assert sneaky["status"] == "failed" and "refused by the sandbox" in sneaky["error"]
+    (noted,) = [f for (t, _), f in fired.items() if t == "noted"]
+    assert noted["status"] == "failed" and noted["job_id"] is None
+
+
+def test_approval_webhook_answers_the_gate_and_records_the_sender(tenv: TriggerEnv) -> None:
+    queue = tenv.configure(HOOKS)
+    tenv.serve("--no-scheduler")
+    job = queue.submit("steps", {"steps": 1, "gate": True})
+    tenv.worker()
+    tenv.wait("the gate", lambda: queue.get(job.id).status == "waiting_human")
+
+    def decision(payload: dict[str, Any], **kw: Any) -> httpx.Response:
+        raw = json.dumps(payload).encode()
+        return tenv.post("review", raw, signed(raw, **kw))
+
+    assert decision({"thread_id": job.thread_id, "decision": "approve"}).status_code == 422  # by
+    assert decision({"thread_id": "nope", "decision": "approve", "by": "ana"}).status_code == 404
+    wrong = decision({"thread_id": job.thread_id, "decision": "maybe", "by": "ana"})
+    assert wrong.status_code == 409 and "does not allow decision 'maybe'" in wrong.text
+    ok = decision(
+        {"thread_id": job.thread_id, "decision": "approve", "by": "ana", "comment": "looks right"},
+        delivery="approval-1",
+    )
+    assert ok.status_code == 202, ok.text
+    assert ok.json()["job_id"] == job.id and ok.json()["decision"] == "approve"
+    late = decision({"thread_id": job.thread_id, "decision": "reject", "by": "bo"})
+    assert late.status_code == 409, late.text  # the gate is answered: its job is queued
+    tenv.wait("the approval", tenv.all_final([job.id]))
+    assert queue.get(job.id).status == "succeeded"
+    assert tenv.client.status(job.thread_id).status == "done"
+    audit = tenv.client.audit(job.thread_id)
+    hook = next(a for a in audit if a["kind"] == "approval_webhook")
+    assert hook["actor"] == "hook:review" and hook["detail"]["by"] == "ana"
+    assert hook["detail"]["delivery"] == "approval-1"
+    (made,) = [a for a in audit if a["kind"] == "decision"]  # bo's late answer changed nothing
+    assert made["actor"] == "ana" and made["detail"]["comment"] == "looks right"
