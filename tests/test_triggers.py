@@ -10,22 +10,29 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from lockstep import Lockstep
 from lockstep.errors import ConfigError, TriggerError
+from lockstep.queue import JobQueue
 from lockstep.queue.config import parse_config
+from lockstep.triggers.fires import fires
+from lockstep.triggers.scheduler import Scheduler, list_schedules, pause, resume
 from lockstep.triggers.signing import signature_headers
 from lockstep.triggers.templates import render_mapping
 from tests.test_queue import FLOWS, QueueEnv
+from tests.test_training import REQUEST as TRAINING_REQUEST
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -425,3 +432,251 @@ def test_approval_webhook_answers_the_gate_and_records_the_sender(tenv: TriggerE
     assert hook["detail"]["delivery"] == "approval-1"
     (made,) = [a for a in audit if a["kind"] == "decision"]  # bo's late answer changed nothing
     assert made["actor"] == "ana" and made["detail"]["comment"] == "looks right"
+
+
+# -- the scheduler -------------------------------------------------------------------------
+
+SCHEDULER_PROCESS = """
+import os, sys, time
+from datetime import UTC, datetime
+from pathlib import Path
+from lockstep.triggers.scheduler import Scheduler
+
+url, config, clock_file, seen_file, stop_file = sys.argv[1:]
+used = [0.0]
+
+def clock():
+    used[0] = float(Path(clock_file).read_text())
+    return datetime.fromtimestamp(used[0], UTC)
+
+scheduler = Scheduler(url, config=config, clock=clock)
+ticks = 0
+while not os.path.exists(stop_file):
+    scheduler.tick()
+    ticks += 1
+    Path(seen_file + ".tmp").write_text(f"{used[0]} {ticks}")
+    os.replace(seen_file + ".tmp", seen_file)
+    time.sleep(0.005)
+scheduler.close()
+print(scheduler.id)
+"""
+
+
+class FakeTime:
+    """A clock file several scheduler processes read; the test moves it forward."""
+
+    def __init__(self, tmp: Path, start: datetime) -> None:
+        self.path = tmp / "clock.txt"
+        self.set(start)
+
+    def set(self, when: datetime) -> None:
+        self.now = when
+        (self.path.parent / "clock.tmp").write_text(str(when.timestamp()))
+        os.replace(self.path.parent / "clock.tmp", self.path)
+
+
+def _seen(path: Path) -> tuple[float, int]:
+    if not path.exists():
+        return (0.0, 0)
+    at, ticks = path.read_text().split()
+    return float(at), int(ticks)
+
+
+def test_two_scheduler_processes_fire_each_time_exactly_once(tenv: TriggerEnv) -> None:
+    queue = tenv.configure(
+        "triggers:\n"
+        "  minutely:\n"
+        "    type: schedule\n"
+        "    cron: '* * * * *'\n"
+        "    catch_up: all\n"
+        "    action: {workflow: steps, input_mapping: {steps: 1}}\n"
+    )
+    start = datetime(2026, 3, 2, 7, 58, 30, tzinfo=UTC)
+    fake = FakeTime(tenv.tmp, start)
+    stop = tenv.tmp / "stop"
+    seen = [tenv.tmp / f"seen-{i}.txt" for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                SCHEDULER_PROCESS,
+                tenv.url,
+                str(tenv.config_path),
+                str(fake.path),
+                str(s),
+                str(stop),
+            ],
+            cwd=tenv.tmp,
+            env=tenv.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for s in seen
+    ]
+    tenv.procs.extend(procs)
+
+    def both_ticked_twice_since(moved: list[int]) -> bool:
+        now = _seen(seen[0]), _seen(seen[1])
+        return all(
+            at == fake.now.timestamp() and n >= m + 2 for (at, n), m in zip(now, moved, strict=True)
+        )
+
+    expected = []
+    for minute in range(8):
+        moved = [_seen(s)[1] for s in seen]
+        fake.set(start + timedelta(minutes=minute, seconds=1 if minute else 0))
+        tenv.wait(f"both schedulers at minute {minute}", lambda m=moved: both_ticked_twice_since(m))
+        if minute:
+            expected.append((start + timedelta(minutes=minute - 1, seconds=30)).isoformat())
+    stop.touch()
+    ids = set()
+    for p in procs:
+        out, errs = p.communicate(timeout=60)
+        assert p.returncode == 0, errs
+        ids.add(f"scheduler:{out.strip()}")
+    fired = sorted(fires(queue, "minutely"), key=lambda f: f.key)
+    assert [f.key for f in fired] == expected  # 07:59 ... 08:06, once each
+    assert all(f.status == "submitted" for f in fired)
+    jobs = queue.find()
+    assert sorted(j.id for j in jobs) == sorted(f.job_id for f in fired)  # one job per time
+    assert {f.detail["by"] for f in fired} <= ids
+
+
+POLICIES = """\
+triggers:
+  hourly_all:
+    type: schedule
+    cron: "0 * * * *"
+    catch_up: all
+    action: {workflow: steps, input_mapping: {steps: 1}}
+  hourly_latest:
+    type: schedule
+    cron: "0 * * * *"
+    action: {workflow: steps, input_mapping: {steps: 1}}
+  hourly_none:
+    type: schedule
+    cron: "0 * * * *"
+    catch_up: none
+    action: {workflow: steps, input_mapping: {steps: 1}}
+  monday_london:
+    type: schedule
+    cron: "0 8 * * MON"
+    timezone: Europe/London
+    action:
+      workflow: steps
+      input_mapping: {steps: 1, trace: "/tmp/{{ event.fire_time[:16] }}-{{ event.timezone }}"}
+"""
+
+
+def _times(queue: JobQueue, name: str) -> list[str]:
+    return sorted(f.key[11:16] for f in fires(queue, name) if f.status == "submitted")
+
+
+def test_catch_up_policies_timezones_pause_and_trigger_now(tenv: TriggerEnv) -> None:
+    queue = tenv.configure(POLICIES)
+    now = [datetime(2026, 6, 1, 9, 30, tzinfo=UTC)]  # a Monday
+    scheduler = Scheduler(tenv.url, config=tenv.config_path, clock=lambda: now[0])
+    assert scheduler.tick().fired == []  # the first tick starts every cursor at now
+    now[0] = datetime(2026, 6, 1, 14, 30, tzinfo=UTC)  # down for 5 hours: 10:00-14:00 missed
+    scheduler.tick()
+    assert _times(queue, "hourly_all") == ["10:00", "11:00", "12:00", "13:00", "14:00"]
+    assert _times(queue, "hourly_latest") == ["14:00"]
+    assert _times(queue, "hourly_none") == []
+    now[0] = datetime(2026, 6, 1, 15, 0, 20, tzinfo=UTC)  # on time (within the 60 s grace)
+    scheduler.tick()
+    assert _times(queue, "hourly_all")[-1] == _times(queue, "hourly_latest")[-1] == "15:00"
+    assert _times(queue, "hourly_none") == ["15:00"]
+    assert scheduler.tick().fired == []  # nothing new is due: nothing fires twice
+    listed = {s["name"]: s for s in list_schedules(queue, now[0])}
+    assert listed["hourly_none"]["missed"] == 5 and listed["hourly_latest"]["missed"] == 4
+    assert listed["hourly_all"]["missed"] == 0
+    assert listed["monday_london"]["next"] == "2026-06-08T08:00:00+01:00"
+
+    # 08:00 in London in June is 07:00 UTC
+    now[0] = datetime(2026, 6, 8, 7, 0, 5, tzinfo=UTC)
+    pause(queue, "hourly_all", by="ana", now=now[0])
+    fired = {f.trigger: f for f in scheduler.tick().fired}
+    assert fired["monday_london"].key == "2026-06-08T07:00:00+00:00"
+    job = queue.get(fired["monday_london"].job_id or "")
+    assert job.input["trace"] == "/tmp/2026-06-08T08:00-Europe/London"
+    assert "hourly_all" not in fired  # paused
+    now[0] = datetime(2026, 6, 8, 9, 0, 5, tzinfo=UTC)
+    resume(queue, "hourly_all", by="ana", now=now[0] - timedelta(minutes=1))
+    assert [f.key[11:16] for f in scheduler.tick().fired if f.trigger == "hourly_all"] == [
+        "09:00"
+    ]  # fire times passed while paused are not caught up, whatever the policy
+
+    # the CLI: list, pause, trigger-now, refusals
+    listed = {s["name"]: s for s in json.loads(tenv.cli("schedules", "list", "--json").stdout)}
+    assert listed["hourly_all"]["paused"] is False and listed["hourly_all"]["catch_up"] == "all"
+    assert tenv.cli("schedules", "pause", "hourly_none", "--by", "bo").returncode == 0
+    listed = {s["name"]: s for s in json.loads(tenv.cli("schedules", "list", "--json").stdout)}
+    assert listed["hourly_none"]["paused"] is True and listed["hourly_none"]["changed_by"] == "bo"
+    manual = tenv.cli("schedules", "trigger-now", "hourly_none", "--by", "bo")
+    assert manual.returncode == 0, manual.stderr
+    assert queue.get(manual.stdout.strip()).user_name == "trigger:hourly_none"
+    unknown = tenv.cli("schedules", "pause", "hourly")
+    assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1
+    assert "unknown schedule 'hourly': declared schedules are hourly_all" in unknown.stderr
+
+
+# -- gate deadlines ------------------------------------------------------------------------
+
+
+def test_training_gate_deadline_escalates_from_the_scheduler(tenv: TriggerEnv) -> None:
+    """The 48 h objectives gate passes its deadline on a fake clock: the scheduler answers
+    `timeout` and queues the continuation; a worker takes it to `escalated`. No sweep."""
+    queue = tenv.configure("")
+    t0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    with Lockstep(tenv.url, clock=lambda: t0) as client:
+        thread = client.run("training", **TRAINING_REQUEST).thread_id  # not a queued thread
+        assert client.status(thread).gate["deadline"] == (t0 + timedelta(hours=48)).isoformat()
+    now = [t0 + timedelta(hours=47)]
+    scheduler = Scheduler(tenv.url, config=tenv.config_path, clock=lambda: now[0])
+    assert scheduler.tick().gates == []
+    now[0] = t0 + timedelta(hours=49)
+    (answered,) = scheduler.tick().gates
+    assert answered["outcome"] == "queued" and answered["decision"] == "timeout"
+    assert scheduler.tick().gates == []  # answered once; the job waits for a worker
+    job = queue.get(answered["job_id"])
+    assert job.thread_id == thread and job.resume == {
+        "decision": "timeout",
+        "comment": None,
+        "by": "scheduler",
+    }
+    tenv.worker()
+    tenv.wait("escalation", lambda: queue.get(job.id).status == "waiting_human")
+    status = tenv.client.status(thread)
+    assert status.status == "escalated" and status.gate["review"]["escalated_from"] == "objectives"
+    assert status.transitions[-1]["event"] == "timeout"
+    assert [d["by"] for d in tenv.client.values(thread)["decisions"]] == ["scheduler"]
+
+
+def test_human_approval_timeout_with_worker_and_embedded_scheduler(tenv: TriggerEnv) -> None:
+    """A gate with no timeout of its own gets one from a human_approval trigger; a worker
+    started with --with-scheduler answers it on_timeout when it passes."""
+    queue = tenv.configure(
+        "triggers:\n"
+        "  review_deadline:\n"
+        "    type: human_approval\n"
+        "    workflow: steps\n"
+        "    waiting_for: review\n"
+        "    timeout: 1s\n"
+        "    on_approve: approve\n"
+        "    on_timeout: reject\n"
+    )
+    job = queue.submit("steps", {"steps": 1, "gate": True})
+    tenv.worker("--with-scheduler")
+    tenv.wait("the timeout", tenv.all_final([job.id]))
+    done = queue.get(job.id, events=True)
+    assert (done.status, done.outcome) == ("succeeded", "rejected")
+    kinds = [e["kind"] for e in done.events]
+    assert kinds.index("waiting_human") < kinds.index("continued") < kinds.index("succeeded")
+    decision = tenv.client.values(job.thread_id)["decisions"][0]
+    assert (decision["decision"], decision["by"], decision["gate"]) == (
+        "reject",
+        "scheduler",
+        "review",
+    )
