@@ -680,3 +680,75 @@ def test_human_approval_timeout_with_worker_and_embedded_scheduler(tenv: Trigger
         "scheduler",
         "review",
     )
+
+
+# -- completion chains ---------------------------------------------------------------------
+
+CHAINS = """\
+triggers:
+  digest_finished_briefs:
+    type: workflow_complete
+    workflow: brief
+    status: success
+    action:
+      workflow: brief_digest
+      input_mapping:
+        brief: "{{ previous.outputs.final }}"
+        topic: "{{ previous.outputs.topic }}"
+  more_steps:
+    type: workflow_complete
+    workflow: steps
+    status: any
+    max_depth: 2
+    action: {workflow: steps, input_mapping: {steps: "{{ previous.outputs.done_steps + 1 }}"}}
+"""
+
+
+def test_completion_chain_brief_to_digest_passes_artifact_refs(
+    tenv: TriggerEnv, corpus: Path
+) -> None:
+    queue = tenv.configure(CHAINS)
+    brief = queue.submit(
+        "brief", {"topic": "Should Calder Bay cap short-term rentals?", "sources": [str(corpus)]}
+    )
+    rejected = queue.submit("brief", {"topic": "", "sources": [str(corpus)]})
+    tenv.worker()
+    tenv.wait("the brief", tenv.all_final([brief.id, rejected.id]))
+    tenv.wait("its digest", lambda: any(j.final for j in queue.find() if j.parent_id))
+    digest = next(j for j in queue.find() if j.parent_id)
+    assert digest.workflow == "brief_digest" and digest.parent_id == brief.id
+    assert digest.status == "succeeded" and digest.outcome == "completed"
+    final = tenv.client.values(brief.thread_id)["final"]
+    assert digest.input == {"brief": final, "topic": "Should Calder Bay cap short-term rentals?"}
+    meta, content = tenv.client.artifact(digest.thread_id, "notice")
+    notice = content.decode()
+    assert "\n\n" not in notice.strip() and notice.startswith(
+        "A policy brief on \u201cShould Calder Bay cap short-term rentals?\u201d is ready."
+    )
+    assert meta.inputs == [final]  # the notice's lineage names the brief it was made from
+
+    # the rejected brief ended `succeeded` too, but has no final artifact: that firing fails
+    # with the missing field named, and nothing is enqueued for it
+    assert queue.get(rejected.id).outcome == "rejected"
+    assert [j.id for j in queue.find() if j.parent_id] == [digest.id]
+    fired = {f.detail["job_id"]: f for f in fires(queue, "digest_finished_briefs")}
+    assert fired[brief.id].status == "submitted" and fired[brief.id].job_id == digest.id
+    assert fired[rejected.id].status == "failed" and fired[rejected.id].job_id is None
+    assert "input_mapping.brief" in (fired[rejected.id].error or "")
+    assert "names a missing field" in (fired[rejected.id].error or "")
+
+
+def test_completion_chain_loop_stops_at_max_depth(tenv: TriggerEnv) -> None:
+    queue = tenv.configure(CHAINS)
+    root = queue.submit("steps", {"steps": 1})
+    tenv.worker("--concurrency", "2")
+    tenv.wait("the chain", lambda: len(fires(queue, "more_steps")) == 3)
+    tenv.wait("every job", tenv.all_final([j.id for j in queue.find()]))
+    jobs = {j.id: j for j in queue.find()}
+    assert len(jobs) == 3
+    child = next(j for j in jobs.values() if j.parent_id == root.id)
+    grandchild = next(j for j in jobs.values() if j.parent_id == child.id)
+    assert (child.input, grandchild.input) == ({"steps": 2}, {"steps": 3})
+    last = next(f for f in fires(queue, "more_steps") if f.detail["job_id"] == grandchild.id)
+    assert last.status == "skipped" and last.job_id is None
+    assert last.error == "max_depth 2 reached (the next job would be 3 deep)"
