@@ -14,9 +14,11 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +27,10 @@ import pytest
 
 from lockstep import Lockstep
 from lockstep.errors import ConfigError, TriggerError
-from lockstep.queue import JobQueue
+from lockstep.queue import JobQueue, load_config
 from lockstep.queue.config import parse_config
 from lockstep.triggers.fires import fires
+from lockstep.triggers.notify import notifications
 from lockstep.triggers.scheduler import Scheduler, list_schedules, pause, resume
 from lockstep.triggers.signing import signature_headers
 from lockstep.triggers.templates import render_mapping
@@ -752,3 +755,85 @@ def test_completion_chain_loop_stops_at_max_depth(tenv: TriggerEnv) -> None:
     last = next(f for f in fires(queue, "more_steps") if f.detail["job_id"] == grandchild.id)
     assert last.status == "skipped" and last.job_id is None
     assert last.error == "max_depth 2 reached (the next job would be 3 deep)"
+
+
+# -- notifications -------------------------------------------------------------------------
+
+
+class Receiver:
+    """A real HTTP server on 127.0.0.1 that refuses the first `failures` POSTs with 503."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls: list[tuple[dict[str, str], bytes, int]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                code = 503 if len(receiver.calls) < receiver.failures else 200
+                receiver.calls.append((dict(self.headers), body, code))
+                self.send_response(code)
+                self.end_headers()
+                self.wfile.write(b"busy" if code == 503 else b"ok")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/lockstep"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_notifications_retry_a_flaky_receiver_and_never_fail_the_job(tenv: TriggerEnv) -> None:
+    flaky = Receiver(failures=2)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/gone"  # nothing listens here
+    tenv.config_path.write_text(
+        "workflows:\n"
+        "  steps:\n"
+        "    module: steps\n"
+        "    notify:\n"
+        f"      - {{url: '{flaky.url}', events: [completed], base_delay: 100ms,\n"
+        "         secret_env: LOCKSTEP_TEST_HOOK_SECRET}\n"
+        f"      - {{url: '{dead}', events: [completed, failed], max_attempts: 2,"
+        " base_delay: 100ms}\n"
+    )
+    tenv.client = Lockstep(tenv.url, config=load_config(tenv.config_path))
+    queue = tenv.queue
+    try:
+        job = queue.submit("steps", {"steps": 1})
+        tenv.worker("--with-scheduler")
+        tenv.wait("the job", tenv.all_final([job.id]))
+        tenv.wait(
+            "both notifications to settle",
+            lambda: {n["status"] for n in notifications(queue, job.id)} == {"delivered", "failed"},
+        )
+    finally:
+        flaky.close()
+    assert queue.get(job.id).status == "succeeded"  # an undeliverable notification changes nothing
+    sent, lost = notifications(queue, job.id)
+    assert sent["url"] == flaky.url and sent["event"] == "completed"
+    assert [(a["attempt"], a["status_code"]) for a in sent["attempts_made"]] == [
+        (1, 503),
+        (2, 503),
+        (3, 200),
+    ]
+    assert sent["attempts_made"][0]["error"] == "HTTP 503: busy"
+    assert [code for _, _, code in flaky.calls] == [503, 503, 200]
+    for headers, body, _ in flaky.calls:  # each attempt signed afresh, one delivery id
+        stamp = headers["X-Lockstep-Timestamp"]
+        mac = hmac.new(SECRET.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+        assert headers["X-Lockstep-Signature"] == f"v1={mac}"
+        assert headers["X-Lockstep-Delivery"] == sent["id"]
+        event = json.loads(body)
+        assert (event["event"], event["job_id"], event["outcome"]) == ("completed", job.id, "done")
+    assert lost["status"] == "failed" and len(lost["attempts_made"]) == 2
+    assert all("ConnectError" in (a["error"] or "") for a in lost["attempts_made"])
+    listed = json.loads(tenv.cli("notifications", "--job", job.id, "--json").stdout)
+    assert [n["status"] for n in listed] == ["delivered", "failed"]
