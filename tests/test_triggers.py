@@ -837,3 +837,18 @@ def test_notifications_retry_a_flaky_receiver_and_never_fail_the_job(tenv: Trigg
     assert all("ConnectError" in (a["error"] or "") for a in lost["attempts_made"])
     listed = json.loads(tenv.cli("notifications", "--job", job.id, "--json").stdout)
     assert [n["status"] for n in listed] == ["delivered", "failed"]
+
+
+def test_cli_refuses_a_bad_trigger_config_in_one_line(tenv: TriggerEnv) -> None:
+    tenv.config_path.write_text(
+        "workflows: {steps: steps}\n"
+        "triggers:\n  nightly:\n    type: schedule\n    cron: '0 25 * * *'\n"
+        "    action: {workflow: steps, input_mapping: {steps: 1}}\n"
+    )
+    for command in (["scheduler", "--once"], ["schedules", "list"]):
+        proc = tenv.cli(*command)
+        assert proc.returncode == 1, proc.stdout
+        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+        assert "lockstep.yaml:4: triggers.nightly.cron: invalid cron expression '0 25 * * *'" in (
+            proc.stderr
+        )

@@ -243,7 +243,11 @@ class JobQueue:
             )
             if existing:
                 return Job.from_row(existing[0])
-        payload = workflow_module(workflow).check_inputs(dict(inputs or {}))
+        # a continuation (`resume`) adopts a thread that was checked when it started; its
+        # recorded input is never run again, so it is not re-checked (its paths may be
+        # relative to another process's folder)
+        module = workflow_module(workflow)
+        payload = dict(inputs or {}) if resume else module.check_inputs(dict(inputs or {}))
         if parent_id is not None:
             self.get(parent_id)
         if thread_id is not None and (

@@ -101,14 +101,16 @@ def sweep_deadlines(
     """Answer every gate past its deadline with its timeout decision, queueing the
     continuation; gates someone answered first are skipped, never answered twice."""
     outcomes: list[dict[str, Any]] = []
-    stamp = now.isoformat()
     for row in client.db.threads():
-        status = client.status(row["thread_id"])
+        try:
+            status = client.status(row["thread_id"])
+        except LockstepError:  # a workflow this process does not know: not ours to answer
+            continue
         if status.gate is None:
             continue
         trigger = _trigger_for(queue.config, status)
         deadline = deadline_of(status, trigger)
-        if deadline is None or deadline >= stamp:
+        if deadline is None or datetime.fromisoformat(deadline) >= now:
             continue
         decision = (trigger.on_timeout if trigger else None) or "timeout"
         outcome: dict[str, Any] = {
