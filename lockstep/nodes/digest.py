@@ -41,7 +41,7 @@ def summarising(state: DigestState, runtime: Runtime[Any]) -> dict[str, Any]:
         return {"event": "invalid", "rejection_reason": str(exc)}
     title = re.search(r"^#\s+(?:policy brief:\s*)?(.+)$", brief, re.M | re.I)
     topic = state.get("topic") or (title.group(1).strip() if title else "a policy brief")
-    reply = ctx.model.invoke(DIGEST.format_messages(topic=topic, brief=brief[:MAX_BRIEF_CHARS]))
+    reply = ctx.invoke(DIGEST.format_messages(topic=topic, brief=brief[:MAX_BRIEF_CHARS]))
     notice = " ".join(str(reply.content).split())
     if not notice:
         raise TransientError("the model returned an empty notice")

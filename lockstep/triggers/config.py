@@ -69,17 +69,22 @@ Duration = Annotated[float, BeforeValidator(lambda v: parse_duration(v))]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
+    )
 
 
 class Action(_Strict):
     """What a trigger does: submit a run of `workflow` with the rendered `input_mapping`."""
 
     workflow: str
+    """The workflow to run (shipped, or declared under `workflows:`)."""
     input_mapping: dict[str, Any] = Field(default_factory=dict)
     """Workflow inputs; string values may hold `{{ event.x }}` / `{{ previous.outputs.x }}`."""
     queue: str | None = None
+    """The queue (default: the configuration's default queue)."""
     priority: str | int | None = None
+    """urgent, normal, batch or 0-100 (default: the queue's)."""
     user: str | None = None
     """Who the job is submitted as (per-user limits); default `trigger:<name>`."""
 
@@ -94,10 +99,13 @@ class WebhookTrigger(_Strict):
     """`POST /hooks/<name>`, signed with the secret in `$<secret_env>`."""
 
     type: Literal["webhook"]
+    """`webhook`."""
     secret_env: Annotated[str, BeforeValidator(_secret_env)]
+    """The environment variable holding the HMAC secret (unset: the hook answers 503)."""
     schema_: dict[str, Any] | None = Field(default=None, alias="schema")
     """A JSON schema the payload must satisfy (422 otherwise)."""
     action: Action
+    """What a valid call submits; `event` is the JSON payload."""
 
     @field_validator("schema_")
     @classmethod
@@ -117,13 +125,18 @@ class ScheduleTrigger(_Strict):
     """A cron expression in an IANA timezone; each fire time enqueues one run."""
 
     type: Literal["schedule"]
+    """`schedule`."""
     cron: str
+    """A cron expression (croniter: 5 fields, or 6 with seconds), e.g. `0 8 * * MON`."""
     timezone: str = "UTC"
+    """The IANA timezone the cron is read in, e.g. Europe/London."""
     catch_up: Literal["all", "latest", "none"] = "latest"
     """Fire times missed while no scheduler ran: run them all, only the latest, or none."""
     grace: Duration = 60.0
     """A fire time seen later than this after it passed counts as missed."""
     action: Action
+    """What each fire time submits; `event` holds `fire_time` (local), `fire_time_utc`,
+    `timezone`, `trigger`, `late_by`."""
 
     @field_validator("cron")
     @classmethod
@@ -156,13 +169,17 @@ class ApprovalTrigger(_Strict):
     `on_timeout`."""
 
     type: Literal["human_approval"]
+    """`human_approval`."""
     workflow: str
+    """The workflow whose gate this is."""
     waiting_for: str
     """The human gate (a `type: human_gate` state of the workflow)."""
     timeout: Duration | None = None
     """For a gate that declares no timeout; a gate's declared timeout cannot be changed here."""
     on_approve: str | None = None
+    """The gate decision a webhook's `approve` becomes."""
     on_reject: str | None = None
+    """The gate decision a webhook's `reject` becomes."""
     on_timeout: str | None = None
     """Default: the gate's `timeout` decision, when it has one."""
     secret_env: Annotated[str, BeforeValidator(_secret_env)] | None = None
@@ -174,11 +191,16 @@ class CompletionTrigger(_Strict):
     outputs as `previous`; the new job's parent is the ended one."""
 
     type: Literal["workflow_complete"]
+    """`workflow_complete`."""
     workflow: str
+    """The workflow whose jobs' ends this watches."""
     status: Literal["success", "failed", "any"] = "success"
+    """`success`: succeeded; `failed`: failed, dead-lettered or timed out; `any`: those and
+    cancelled."""
     max_depth: int | None = Field(default=None, ge=1)
     """Required on a chain that can loop (A → B → A): the longest parent chain it extends."""
     action: Action
+    """What an end submits; `previous` holds the ended run (outputs, artifacts, status)."""
 
 
 TriggerDecl = Annotated[
@@ -202,12 +224,17 @@ class NotifyDecl(_Strict):
     """POST a signed JSON event to `url` when a job of the workflow reaches one of `events`."""
 
     url: Annotated[str, BeforeValidator(_url)]
+    """Where the JSON event is POSTed (http or https)."""
     events: list[NotifyEvent] = Field(default_factory=_default_events)
+    """Which ends to announce: completed, waiting_human, failed, timed_out, cancelled."""
     secret_env: Annotated[str, BeforeValidator(_secret_env)] | None = None
     """Signs the body like inbound webhooks; unset sends it unsigned."""
     max_attempts: int = Field(default=8, ge=1)
+    """Attempts before the notification is `failed` (the job is never affected)."""
     base_delay: Duration = 2.0
+    """Wait before the second attempt; doubles each time (jittered)."""
     max_delay: Duration = 600.0
+    """The longest wait between attempts."""
     timeout: Duration = 10.0
     """Seconds one delivery attempt may take."""
 
@@ -225,7 +252,10 @@ class WorkflowDecl(_Strict):
     """A workflow entry: an extra workflow's module, and/or notifications for any workflow."""
 
     module: str | None = None
+    """Importable module of an extra workflow (MACHINE, build_graph, check_inputs); none for a
+    shipped one."""
     notify: list[NotifyDecl] = Field(default_factory=list)
+    """Where to announce this workflow's job ends (one mapping or a list)."""
 
 
 WorkflowEntry = Annotated[WorkflowDecl, BeforeValidator(_workflow_decl)]
