@@ -250,8 +250,18 @@ class JobQueue:
         payload = dict(inputs or {}) if resume else module.check_inputs(dict(inputs or {}))
         if parent_id is not None:
             self.get(parent_id)
-        if thread_id is not None and (
-            self.db.thread(thread_id) is not None or self.find(thread_id=thread_id, limit=1)
+        if resume is not None and (
+            thread_id is None
+            or self.db.thread(thread_id) is None
+            or self.find(thread_id=thread_id, limit=1)
+        ):  # adopting: a thread that exists and that no job runs yet
+            raise SubmitRefused(
+                f"a continuation needs an existing thread no job owns, not {thread_id!r}"
+            )
+        if (
+            resume is None
+            and thread_id is not None
+            and (self.db.thread(thread_id) is not None or self.find(thread_id=thread_id, limit=1))
         ):  # a job starts a new thread; continuing one is `continue_thread`
             raise SubmitRefused(f"thread {thread_id!r} already exists: pick a new thread ID")
         job_id = uuid.uuid4().hex[:16]
