@@ -19,8 +19,9 @@ INTRO = """\
 
 Generated from `/openapi.json` by `docs/gen_api.py` (`make docs`); a test fails when this page
 and the code disagree. Start the server with `lockstep serve`; the live, browsable version of
-this document is at `/docs`. Every route but `/healthz`, `/readyz`, `/ui/config` and the web
-page itself (`/`, `/ui/static/*`) needs `Authorization: Bearer <key>` (`lockstep keys create`).
+this document is at `/docs`. Every route but `/healthz`, `/readyz`, `/ui/config`, the web
+page itself (`/`, `/ui/static/*`) and the webhooks (`/hooks/{name}`, HMAC-signed instead: see
+the README's Triggers section) needs `Authorization: Bearer <key>` (`lockstep keys create`).
 The README has a curl example per route.
 """
 

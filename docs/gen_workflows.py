@@ -110,19 +110,28 @@ def _fields(model: type[BaseModel], prefix: str) -> list[str]:
     for name, info in model.model_fields.items():
         if info.exclude:
             continue
-        path = f"{prefix}{name}"
+        path = f"{prefix}{info.alias or name}"
         kind = info.annotation
         nested = kind if isinstance(kind, type) and issubclass(kind, BaseModel) else None
-        args = [
+        inner = [get_args(x)[0] if get_origin(x) is Annotated else x for x in get_args(kind)]
+        args = [a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)]
+        variants = [  # dict[str, A | B]: a tagged union (triggers), one block per type
             a
-            for a in (get_args(x)[0] if get_origin(x) is Annotated else x for x in get_args(kind))
-            if isinstance(a, type) and issubclass(a, BaseModel)
+            for x in inner
+            for a in get_args(x)
+            if isinstance(a, type) and issubclass(a, BaseModel) and "type" in a.model_fields
         ]
         if nested is not None:
             rows += _fields(nested, f"{path}.")
             continue
-        if args:  # dict[str, Decl]: one entry per name
-            rows += _fields(args[0], f"{path}.<name>.")
+        if args:  # dict[str, Decl]: one entry per name; list[Decl]: one per item
+            each = "[]" if get_origin(kind) is list else ".<name>"
+            rows += _fields(args[0], f"{path}{each}.")
+            continue
+        if variants:
+            for variant in variants:
+                tag = get_args(variant.model_fields["type"].annotation)[0]
+                rows += _fields(variant, f"{path}.<{tag}>.")
             continue
         default = "" if info.is_required() else repr(info.get_default(call_default_factory=True))
         rows.append(f"| `{path}` | {_cell(default)} | {_cell(info.description or '')} |")

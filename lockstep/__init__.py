@@ -20,6 +20,7 @@ from lockstep.errors import (
     StorageError,
     ThreadNotFound,
     ThreadStateError,
+    TriggerError,
 )
 from lockstep.graphs import workflow_machine
 from lockstep.graphs.context import RunContext
@@ -37,6 +38,7 @@ from lockstep.queue.store import Job, JobQueue
 from lockstep.queue.worker import Worker
 from lockstep.research.citations import VerificationReport, verify
 from lockstep.state.machine import ArtifactRef, MachineState
+from lockstep.triggers.scheduler import Scheduler
 
 __version__ = "0.1.0"
 
@@ -59,11 +61,13 @@ __all__ = [
     "OfflineChatModel",
     "QueueConfig",
     "RunContext",
+    "Scheduler",
     "SourcesError",
     "StorageError",
     "ThreadNotFound",
     "ThreadStateError",
     "ThreadStatus",
+    "TriggerError",
     "VerificationReport",
     "Worker",
     "__version__",

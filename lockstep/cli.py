@@ -813,10 +813,14 @@ def serve(
             "LOCKSTEP_SOURCES_ROOTS, which workers should share)."
         ),
     ] = None,
+    no_scheduler: Annotated[
+        bool, typer.Option("--no-scheduler", help="Do not run the trigger scheduler in-process.")
+    ] = False,
     db: DbOption = None,
 ) -> None:
     """Serve the REST and jobs API, metrics, a LangServe endpoint per workflow (`/docs` lists
-    them) and the web page at `/`. Jobs are run by `lockstep worker` processes, not the server."""
+    them), the web page at `/` and signed webhooks at /hooks/NAME. Jobs are run by `lockstep
+    worker` processes, not the server; the trigger scheduler runs here unless --no-scheduler."""
     import uvicorn
 
     from lockstep.server import create_app
@@ -830,7 +834,11 @@ def serve(
         if sources_root:
             os.environ["LOCKSTEP_SOURCES_ROOTS"] = os.pathsep.join(str(r) for r in sources_root)
         application = create_app(
-            db, auth=not no_auth, cors_origins=cors_origin or (), config=config
+            db,
+            auth=not no_auth,
+            cors_origins=cors_origin or (),
+            config=config,
+            scheduler=not no_scheduler,
         )
         uvicorn.run(application, host=host, port=port, log_level="warning")
 
@@ -839,7 +847,7 @@ def main() -> None:
     app(prog_name="lockstep")
 
 
-from lockstep import cli_jobs  # noqa: E402, F401 - registers the queue commands on `app`
+from lockstep import cli_jobs, cli_triggers  # noqa: E402, F401 - register their commands
 
 if __name__ == "__main__":  # pragma: no cover
     main()

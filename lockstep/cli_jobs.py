@@ -210,6 +210,13 @@ def worker(
         str | None, typer.Option(help="Comma-separated queues to drain (default: all).")
     ] = None,
     concurrency: Annotated[int, typer.Option(help="Jobs run at once by this process.")] = 1,
+    with_scheduler: Annotated[
+        bool,
+        typer.Option(
+            "--with-scheduler",
+            help="Also run the trigger scheduler (schedules, gate deadlines, notifications).",
+        ),
+    ] = False,
     config: ConfigOption = None,
     db: DbOption = None,
 ) -> None:
@@ -224,9 +231,13 @@ def worker(
         if concurrency < 1:
             raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")
         names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
-        runner = Worker(db, config=config, queues=names, concurrency=concurrency)
+        runner = Worker(
+            db, config=config, queues=names, concurrency=concurrency, scheduler=with_scheduler
+        )
+        extra = ", with the scheduler" if with_scheduler else ""
         err.print(
             f"worker {runner.id}: queues {', '.join(runner.queues)}, concurrency {concurrency}"
+            f"{extra}"
         )
         runner.run()
         err.print(f"worker {runner.id} stopped after {runner.processed} job run(s)")

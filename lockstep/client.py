@@ -207,9 +207,12 @@ def claim_gate(db: Database, current: ThreadStatus, decision: str, by: str | Non
     gate = current.gate
     assert gate is not None
     at = datetime.now(UTC).isoformat()
-    won = db.insert_unique(
+    # ON CONFLICT rather than catching the violation: it also works inside a transaction
+    # (a Postgres transaction is unusable after an error), so a caller can claim the gate and
+    # queue its continuation atomically.
+    won = db.rowcount(
         "INSERT INTO lockstep_gate_answers (thread_id, interrupt_id, decision, by_name, at)"
-        " VALUES (?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (thread_id, interrupt_id) DO NOTHING",
         (current.thread_id, gate["interrupt_id"], decision, by or "unknown", at),
     )
     if not won:
@@ -280,7 +283,7 @@ class Lockstep:
 
             source = self._config_source
             config = source if isinstance(source, QueueConfig) else load_config(source)
-            self._queue = JobQueue(self.db, config)
+            self._queue = JobQueue(self.db, config, client=self)
         return self._queue
 
     @property

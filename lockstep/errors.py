@@ -11,8 +11,11 @@
     │   └── InvalidDecision  a gate decision the pending gate does not allow
     ├── ArtifactError        an unknown artifact or version, or a checksum mismatch
     ├── JobNotFound          no job with that ID
-    └── SubmitRefused        a submit the queue's limits refuse (nothing was enqueued)
-        └── RateLimited      a rate limit is spent; `retry_after` says for how long
+    ├── SubmitRefused        a submit the queue's limits refuse (nothing was enqueued)
+    │   └── RateLimited      a rate limit is spent; `retry_after` says for how long
+    └── TriggerError         a trigger that cannot fire: a template naming a missing field or
+                             refused by the sandbox, a payload failing its schema (nothing
+                             was enqueued)
 
 Every message is one line that names the problem; the CLI prints it without a traceback.
 """
@@ -33,6 +36,7 @@ __all__ = [
     "SubmitRefused",
     "ThreadNotFound",
     "ThreadStateError",
+    "TriggerError",
 ]
 
 
@@ -114,3 +118,8 @@ class RateLimited(SubmitRefused):
     def __init__(self, message: str, retry_after: float) -> None:
         self.retry_after = retry_after
         super().__init__(message)
+
+
+class TriggerError(LockstepError):
+    """A trigger that cannot fire (nothing was enqueued): its input mapping names a missing
+    field or is refused by the template sandbox, or its payload fails the declared schema."""

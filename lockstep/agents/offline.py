@@ -192,6 +192,8 @@ class OfflineChatModel(BaseChatModel):
             result = _assessments(prompt)
         elif task == "activities":
             result = _activities(prompt)
+        elif task == "digest":
+            result = _digest(prompt)
         else:
             result = ""
         tools = kwargs.get("tools") or []
@@ -538,3 +540,35 @@ def _activities(prompt: str) -> dict[str, Any]:
             }
         )
     return {"activities": activities}
+
+
+# -- brief digest --------------------------------------------------------------------------
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z*\"'(])")
+
+
+def _plain(text: str) -> str:
+    """Markdown prose without footnote markers or emphasis, on one line."""
+    return " ".join(_MARKER.sub("", text).replace("*", "").split())
+
+
+def _digest(prompt: str) -> str:
+    """A one-paragraph notice of a brief: its question, the first sentence of each summary
+    paragraph (at most two) and the sections it covers, all taken from the brief."""
+    brief = _tag(prompt, "brief")
+    topic = _field(prompt, "Topic")
+    sections: list[tuple[str, list[str]]] = []
+    for block in re.split(r"^##\s+", brief, flags=re.M)[1:]:
+        heading, _, body = block.partition("\n")
+        paragraphs = [
+            _plain(p) for p in body.split("\n\n") if p.strip() and not p.strip().startswith("[^")
+        ]
+        sections.append((heading.strip(), [p for p in paragraphs if p]))
+    parts = [f"A policy brief on \u201c{topic}\u201d is ready."]
+    summary = sections[0][1] if sections else []
+    for paragraph in summary[:2]:
+        parts.append(_SENTENCE_END.split(paragraph)[0])
+    covered = [heading.lower() for heading, _ in sections[1:]]
+    if covered:
+        parts.append(f"It covers {'; '.join(covered)}.")
+    return " ".join(parts)

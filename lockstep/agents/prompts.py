@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 __all__ = [
     "ACTIVITIES",
     "ASSESSMENTS",
+    "DIGEST",
     "OBJECTIVES",
     "OUTLINE",
     "RESEARCH",
@@ -120,6 +121,20 @@ RESEARCH = ChatPromptTemplate.from_messages(
             "data show, costs, risks, enforcement and the options. Search with several queries, "
             "extract from the documents that matter, and call done when at least "
             "{min_sources} documents have evidence or nothing more helps.",
+        ),
+    ]
+)
+
+
+DIGEST = ChatPromptTemplate.from_messages(
+    [
+        ("system", _SYSTEM),
+        (
+            "human",
+            "Task: digest\nTopic: {topic}\n\n<brief>\n{brief}\n</brief>\n\n"
+            "Write a one-paragraph notice (at most five sentences, plain prose, no headings, no "
+            "footnotes) announcing that this policy brief is ready: what it asks, its most "
+            "important findings, and what it covers. Use only what the brief says.",
         ),
     ]
 )

@@ -11,7 +11,11 @@ from lockstep.machine.spec import Machine
 
 __all__ = ["WORKFLOWS", "register_workflow", "workflow_machine", "workflow_module"]
 
-WORKFLOWS = {"brief": "lockstep.graphs.brief", "training": "lockstep.graphs.training"}
+WORKFLOWS = {
+    "brief": "lockstep.graphs.brief",
+    "training": "lockstep.graphs.training",
+    "brief_digest": "lockstep.graphs.brief_digest",
+}
 
 
 def register_workflow(name: str, module: str) -> None:

@@ -23,12 +23,16 @@
       workflow_total: 30m
       behavior: fail_gracefully
     cancellation: {cleanup_wait: 30s}
+    triggers: {...}                    # webhooks, schedules, approvals, completion chains
+    workflows: {steps: steps, brief: {notify: {url: ...}}}
 
-Errors name the file and line of the offending entry.
+The `triggers:` block and `notify:` are declared in `lockstep.triggers.config`. Errors name the
+file and line of the offending entry.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,7 +41,18 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from lockstep.errors import ConfigError
-from lockstep.machine.spec import load_yaml, parse_duration
+from lockstep.machine.spec import Machine, load_yaml, parse_duration
+from lockstep.triggers.config import (
+    TRIGGER_TYPES,
+    ApprovalTrigger,
+    CompletionTrigger,
+    NotifyDecl,
+    ScheduleTrigger,
+    TriggerDecl,
+    WebhookTrigger,
+    WorkflowEntry,
+    check_triggers,
+)
 
 __all__ = [
     "PRIORITIES",
@@ -219,8 +234,11 @@ class QueueConfig(_Strict):
     )
     timeouts: TimeoutsConfig = TimeoutsConfig()
     cancellation: CancellationConfig = CancellationConfig()
-    workflows: dict[str, str] = Field(default_factory=dict)
-    """Extra workflows by name → importable module (MACHINE, build_graph, check_inputs)."""
+    workflows: dict[str, WorkflowEntry] = Field(default_factory=dict)
+    """Extra workflows by name → importable module (MACHINE, build_graph, check_inputs), and
+    `notify:` targets for any workflow."""
+    triggers: dict[str, TriggerDecl] = Field(default_factory=dict)
+    """Webhooks, schedules, human approvals and completion chains, by name."""
     source: str | None = Field(default=None, exclude=True)
 
     def queue(self, name: str | None) -> tuple[str, QueueDecl]:
@@ -239,6 +257,39 @@ class QueueConfig(_Strict):
 
     def limits(self, applies_to: str) -> dict[str, RateLimitDecl]:
         return {n: r for n, r in self.rate_limits.items() if r.applies_to == applies_to}
+
+    # -- triggers --------------------------------------------------------------------------
+
+    def schedules(self) -> dict[str, ScheduleTrigger]:
+        return {n: t for n, t in self.triggers.items() if isinstance(t, ScheduleTrigger)}
+
+    def hook(self, name: str) -> WebhookTrigger | ApprovalTrigger | None:
+        """The trigger served at `POST /hooks/<name>`: a webhook, or an approval with a
+        secret."""
+        trigger = self.triggers.get(name)
+        if isinstance(trigger, WebhookTrigger):
+            return trigger
+        if isinstance(trigger, ApprovalTrigger) and trigger.secret_env:
+            return trigger
+        return None
+
+    def approvals(self) -> dict[str, ApprovalTrigger]:
+        return {n: t for n, t in self.triggers.items() if isinstance(t, ApprovalTrigger)}
+
+    def completions(self, workflow: str) -> dict[str, CompletionTrigger]:
+        return {
+            n: t
+            for n, t in self.triggers.items()
+            if isinstance(t, CompletionTrigger) and t.workflow == workflow
+        }
+
+    def notify(self, workflow: str) -> list[NotifyDecl]:
+        decl = self.workflows.get(workflow)
+        return list(decl.notify) if decl is not None else []
+
+    def reacts_to(self, workflow: str) -> bool:
+        """Whether a job of `workflow` ending fires a completion trigger or a notification."""
+        return bool(self.completions(workflow) or self.notify(workflow))
 
 
 def _strip_lines(node: Any) -> Any:
@@ -278,7 +329,12 @@ def parse_config(text: str, source: str) -> QueueConfig:
         loc = tuple(first["loc"])
         line = _line_of(raw, loc)
         where = f"{source}:{line}" if line else source
-        path = ".".join(str(p) for p in loc if not str(p).startswith("function-"))
+        path = ".".join(
+            str(p)
+            for i, p in enumerate(loc)
+            if not str(p).startswith("function-")
+            and not (i == 2 and loc[0] == "triggers" and p in TRIGGER_TYPES)
+        )
         msg = str(first["msg"]).removeprefix("Value error, ")
         raise ConfigError(f"{where}: {path}: {msg}" if path else f"{where}: {msg}") from None
     for name in config.concurrency.workflows:
@@ -286,7 +342,45 @@ def parse_config(text: str, source: str) -> QueueConfig:
     for name, limit in config.rate_limits.items():
         if limit.workflow is not None:
             _known_workflow(limit.workflow, config, f"{source}: rate limit {name!r}")
+    for name, decl in config.workflows.items():
+        if decl.module is None:  # notify: for a shipped workflow
+            from lockstep.graphs import WORKFLOWS
+
+            if name not in WORKFLOWS:
+                line = _line_of(raw, ("workflows", name))
+                raise ConfigError(
+                    f"{source}:{line}: workflow {name!r} has no module and is not a shipped "
+                    f"workflow ({', '.join(sorted(WORKFLOWS))}): add module: <importable name>"
+                )
+
+    def trigger_at(name: str) -> str:
+        line = _line_of(raw, ("triggers", name))
+        return f"{source}:{line}" if line else source
+
+    check_triggers(
+        config.triggers,
+        known=lambda workflow, at: _known_workflow(workflow, config, at),
+        machine=lambda workflow: _machine_of(workflow, config),
+        queues=config.queue,
+        where=trigger_at,
+    )
     return config
+
+
+def _machine_of(name: str, config: QueueConfig) -> Machine | None:
+    """A workflow's machine, for checks; None when its module cannot be imported yet (the
+    registration that follows reports that)."""
+    from lockstep.graphs import WORKFLOWS
+
+    decl = config.workflows.get(name)
+    module = decl.module if decl is not None and decl.module else WORKFLOWS.get(name)
+    if module is None:
+        return None
+    try:
+        machine: Machine = importlib.import_module(module).MACHINE
+    except ImportError:
+        return None
+    return machine
 
 
 def _known_workflow(name: str, config: QueueConfig, where: str) -> None:
@@ -313,6 +407,7 @@ def load_config(path: str | Path | None = None) -> QueueConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read configuration {candidate}: {exc.strerror}") from None
     config = parse_config(text, str(candidate))
-    for name, module in config.workflows.items():
-        register_workflow(name, module)
+    for name, decl in config.workflows.items():
+        if decl.module:
+            register_workflow(name, decl.module)
     return config

@@ -17,7 +17,8 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -120,11 +121,14 @@ class JobQueue:
         config: QueueConfig | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        client: Lockstep | None = None,
     ) -> None:
         self.db = db
         self.config = config or QueueConfig()
         self.clock = clock
         self.limiter = RateLimiter(db, self.config.rate_limits, clock)
+        self.client = client
+        """The client on this database, to read an ended run's outputs (opened when needed)."""
 
     # -- events ----------------------------------------------------------------------------
 
@@ -224,9 +228,11 @@ class JobQueue:
         idempotency_key: str | None = None,
         parent_id: str | None = None,
         thread_id: str | None = None,
+        resume: Mapping[str, Any] | None = None,
     ) -> Job:
         """Enqueue a run of `workflow`; returns the job (the existing one for a repeated
-        idempotency key). Inputs are checked now, so bad input never reaches a worker."""
+        idempotency key). Inputs are checked now, so bad input never reaches a worker.
+        `resume` (a gate decision) continues an existing `thread_id` at its gate."""
         from lockstep.graphs import workflow_module
 
         qname, decl = self.config.queue(queue)
@@ -237,11 +243,25 @@ class JobQueue:
             )
             if existing:
                 return Job.from_row(existing[0])
-        payload = workflow_module(workflow).check_inputs(dict(inputs or {}))
+        # a continuation (`resume`) adopts a thread that was checked when it started; its
+        # recorded input is never run again, so it is not re-checked (its paths may be
+        # relative to another process's folder)
+        module = workflow_module(workflow)
+        payload = dict(inputs or {}) if resume else module.check_inputs(dict(inputs or {}))
         if parent_id is not None:
             self.get(parent_id)
-        if thread_id is not None and (
-            self.db.thread(thread_id) is not None or self.find(thread_id=thread_id, limit=1)
+        if resume is not None and (
+            thread_id is None
+            or self.db.thread(thread_id) is None
+            or self.find(thread_id=thread_id, limit=1)
+        ):  # adopting: a thread that exists and that no job runs yet
+            raise SubmitRefused(
+                f"a continuation needs an existing thread no job owns, not {thread_id!r}"
+            )
+        if (
+            resume is None
+            and thread_id is not None
+            and (self.db.thread(thread_id) is not None or self.find(thread_id=thread_id, limit=1))
         ):  # a job starts a new thread; continuing one is `continue_thread`
             raise SubmitRefused(f"thread {thread_id!r} already exists: pick a new thread ID")
         job_id = uuid.uuid4().hex[:16]
@@ -252,7 +272,8 @@ class JobQueue:
             written = self.db.insert_unique(
                 "INSERT INTO lockstep_jobs (id, queue, workflow, priority, status, input, "
                 "thread_id, user_name, idempotency_key, parent_id, attempts, max_retries, "
-                "run_after, submitted_at) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+                "run_after, submitted_at, resume) "
+                "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
                 (
                     job_id,
                     qname,
@@ -266,6 +287,7 @@ class JobQueue:
                     self.config.max_retries(qname),
                     now,
                     now,
+                    json.dumps(dict(resume), default=str) if resume else None,
                 ),
             )
             if written:
@@ -478,16 +500,51 @@ class JobQueue:
         )
         return changed > 0
 
+    # -- ends and what they trigger ----------------------------------------------------------
+
+    @contextmanager
+    def _ending(self, job: Job) -> Iterator[Callable[[str], None]]:
+        """A transaction to end `job` in. The function it yields, called once the end is
+        written, fires the workflow's completion triggers and queues its notifications in the
+        same transaction: they exist exactly when the end does. The ended run's outputs are
+        read first, outside the transaction."""
+        previous = self._previous(job)
+        with self.db.transaction():
+            yield lambda status: self._react(job, status, previous)
+
+    def _previous(self, job: Job) -> dict[str, Any] | None:
+        """What an ended job passes on (`previous` in templates), or None when nothing in the
+        configuration reacts to its workflow."""
+        if not self.config.reacts_to(job.workflow):
+            return None
+        from lockstep.triggers.chains import outputs_of
+
+        if self.client is None:
+            from lockstep.client import Lockstep
+
+            self.client = Lockstep(self.db.url, config=self.config)
+        return outputs_of(self.client, job)
+
+    def _react(self, job: Job, status: str, previous: dict[str, Any] | None) -> None:
+        if previous is not None:
+            from lockstep.triggers.chains import job_ended
+
+            job_ended(self, self.get(job.id), status, previous)
+
     def succeed(self, job: Job, worker: str, *, ran: float, outcome: str) -> bool:
-        if self._end(job, worker, "succeeded", ran=ran, outcome=outcome):
-            self.event(job.id, "succeeded", {"outcome": outcome})
-            return True
+        with self._ending(job) as react:
+            if self._end(job, worker, "succeeded", ran=ran, outcome=outcome):
+                self.event(job.id, "succeeded", {"outcome": outcome})
+                react("succeeded")
+                return True
         return False
 
     def wait_human(self, job: Job, worker: str, *, ran: float, gate: str) -> bool:
-        if self._end(job, worker, "waiting_human", ran=ran, outcome=gate):
-            self.event(job.id, "waiting_human", {"gate": gate})
-            return True
+        with self._ending(job) as react:
+            if self._end(job, worker, "waiting_human", ran=ran, outcome=gate):
+                self.event(job.id, "waiting_human", {"gate": gate})
+                react("waiting_human")
+                return True
         return False
 
     def fail(self, job: Job, worker: str, *, ran: float, error: str, retry: bool = True) -> str:
@@ -505,9 +562,11 @@ class JobQueue:
                 return "queued"
             return "lost"
         if not retry:
-            if self._end(job, worker, "failed", ran=ran, error=error):
-                self.event(job.id, "failed", attempt)
-                return "failed"
+            with self._ending(job) as react:
+                if self._end(job, worker, "failed", ran=ran, error=error):
+                    self.event(job.id, "failed", attempt)
+                    react("failed")
+                    return "failed"
             return "lost"
         with self.db.transaction():
             current = self.get(job.id)
@@ -531,6 +590,7 @@ class JobQueue:
         self.event(
             job.id, "dead_lettered", {"queue": dlq, "attempts": job.attempts, "error": error}
         )
+        self._react(job, "dead_lettered", self._previous(job))
 
     def stop(self, job: Job, worker: str, status: str, *, ran: float, reason: str) -> bool:
         """End a running job at a step boundary: `cancelled` or `timed_out` (final, resumable
@@ -547,9 +607,11 @@ class JobQueue:
             if ok:
                 self.event(job.id, "released", {"worker": worker, "reason": reason})
             return ok
-        if self._end(job, worker, status, ran=ran, error=reason):
-            self.event(job.id, status, {"reason": reason})
-            return True
+        with self._ending(job) as react:
+            if self._end(job, worker, status, ran=ran, error=reason):
+                self.event(job.id, status, {"reason": reason})
+                react(status)
+                return True
         return False
 
     # -- operator actions ------------------------------------------------------------------
@@ -582,8 +644,11 @@ class JobQueue:
                     "UPDATE lockstep_jobs SET cancel_requested = 1 WHERE id = ?", (job.id,)
                 )
                 self.event(job.id, "cancel_requested", detail)
-            elif self._end(job, None, "cancelled", error=f"cancelled by {detail['by']}"):
-                self.event(job.id, "cancelled", detail)
+            else:
+                with self._ending(job) as react:
+                    if self._end(job, None, "cancelled", error=f"cancelled by {detail['by']}"):
+                        self.event(job.id, "cancelled", detail)
+                        react("cancelled")
             touched.append(self.get(job.id))
         return touched
 

@@ -77,6 +77,7 @@ class Worker:
         concurrency: int = 1,
         worker_id: str | None = None,
         model: Any = None,
+        scheduler: bool = False,
     ) -> None:
         self.config = config if isinstance(config, QueueConfig) else load_config(config)
         self.url = database_url
@@ -90,6 +91,8 @@ class Worker:
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
         self.processed = 0
+        self.with_scheduler = scheduler
+        """Also run the trigger scheduler (schedules, gate deadlines, notifications)."""
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -112,10 +115,19 @@ class Worker:
         ]
         for t in slots:
             t.start()
+        scheduler = None
+        if self.with_scheduler:
+            from lockstep.triggers.scheduler import Scheduler, start_in_thread
+
+            scheduler = Scheduler(self.url, config=self.config)
+            ticking = start_in_thread(scheduler)
         for t in slots:
             while t.is_alive():
                 t.join(0.2)
         self._draining.set()
+        if scheduler is not None:
+            scheduler.stop()
+            ticking.join(30)
         beat.join(5)
 
     # -- heartbeat -------------------------------------------------------------------------
@@ -153,7 +165,7 @@ class Worker:
     def _client(self) -> tuple[Lockstep, JobQueue]:
         client = Lockstep(self.url, model=self.model)
         client.settings["limiter"] = RateLimiter(client.db, self.config.limits("call"))
-        return client, JobQueue(client.db, self.config)
+        return client, JobQueue(client.db, self.config, client=client)
 
     def _slot(self) -> None:
         client: Lockstep | None = None

@@ -43,6 +43,7 @@ from lockstep.server.endpoints import (
 from lockstep.server.jobs import router as jobs_router
 from lockstep.server.metrics import router as metrics_router
 from lockstep.server.web import static_files, web_router
+from lockstep.triggers.app import attach_triggers
 
 __all__ = ["MAX_BODY", "create_app"]
 
@@ -104,10 +105,12 @@ def create_app(
     *,
     auth: bool = True,
     cors_origins: Sequence[str] = (),
+    scheduler: bool = False,
     **options: Any,
 ) -> FastAPI:
     """The server: LangServe routes per workflow at `/langserve/<name>`, the REST API, the
-    jobs API, metrics, health, and the web page at `/`.
+    jobs API, metrics, health, the web page at `/`, signed webhooks at `/hooks/<name>` and,
+    with `scheduler`, the trigger scheduler.
 
     `auth=False` makes every caller the local admin (for `--no-auth` on loopback only).
     `cors_origins` lets browser pages from those origins call the API (CORS is off without).
@@ -173,6 +176,7 @@ def create_app(
             enable_feedback_endpoint=False,
             disabled_endpoints=["stream_log"],
         )
+    attach_triggers(app, database_url, config=client.sync.queue.config, scheduler=scheduler)
     app.add_middleware(BodyLimit)
     if cors_origins:
         app.add_middleware(

@@ -1,0 +1,202 @@
+"""The trigger commands: `scheduler`, `schedules list|pause|resume|trigger-now`, `fires` and
+`notifications`. Registered on `lockstep.cli.app`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from lockstep.cli import DbOption, JsonOption, _errors, app, err, out
+from lockstep.cli_jobs import ConfigOption, _client
+from lockstep.errors import ConfigError
+from lockstep.graphs.context import utcnow
+from lockstep.machine.spec import parse_duration
+from lockstep.queue.store import iso
+
+__all__ = ["schedules_app"]
+
+schedules_app = typer.Typer(help="Cron schedules: list, pause, resume, trigger-now.")
+app.add_typer(schedules_app, name="schedules")
+ByOption = Annotated[str | None, typer.Option("--by", help="Who does it (recorded).")]
+
+
+@app.command()
+def scheduler(
+    interval: Annotated[str, typer.Option(help="Time between ticks, e.g. 1s, 500ms.")] = "1s",
+    once: Annotated[bool, typer.Option("--once", help="Run one tick and exit.")] = False,
+    config: ConfigOption = None,
+    db: DbOption = None,
+) -> None:
+    """Fire due schedules (once each, however many schedulers run), answer gates past their
+    deadline and deliver notifications, every tick until SIGTERM/SIGINT."""
+    import logging
+
+    from lockstep.triggers.scheduler import Scheduler
+
+    logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("lockstep.scheduler").setLevel(logging.INFO)
+    with _errors():
+        try:
+            seconds = parse_duration(interval)
+        except ValueError as exc:
+            raise ConfigError(f"--interval: {exc}") from None
+        runner = Scheduler(db, config=config, interval=seconds)
+        if once:
+            report = runner.tick()
+            runner.close()
+            for f in report.fired:
+                out.print(f"{f.trigger}  {f.key}  {f.status}  {f.job_id or escape(f.error or '')}")
+            for g in report.gates:
+                out.print(f"{g['thread_id']}  {g['gate']}  {g['decision']}  {g['outcome']}")
+            return
+        names = ", ".join(runner.config.schedules()) or "no schedules"
+        err.print(f"scheduler {runner.id}: {names}; every {seconds:g}s")
+        runner.run()
+        err.print(f"scheduler {runner.id} stopped after {runner.ticks} tick(s)")
+
+
+@schedules_app.command("list")
+def schedules_list(
+    config: ConfigOption = None, as_json: JsonOption = False, db: DbOption = None
+) -> None:
+    """Every schedule: cron, timezone, catch-up policy, paused, next and last fire."""
+    from lockstep.triggers.scheduler import list_schedules
+
+    with _errors():
+        rows = list_schedules(_client(db, config).queue, utcnow())
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("schedule", "cron", "timezone", "catch_up", "workflow", "next", "last", "paused")
+    for r in rows:
+        last = r["last"] or {}
+        table.add_row(
+            r["name"],
+            r["cron"],
+            r["timezone"],
+            r["catch_up"],
+            r["workflow"],
+            (r["next"] or "")[:19],
+            f"{(last.get('at') or '')[:19]} {last.get('status', '')}".strip(),
+            f"yes ({r['changed_by']})" if r["paused"] else "",
+        )
+    out.print(table)
+
+
+@schedules_app.command("pause")
+def schedules_pause(
+    name: Annotated[str, typer.Argument(metavar="SCHEDULE")],
+    by: ByOption = None,
+    config: ConfigOption = None,
+    db: DbOption = None,
+) -> None:
+    """Stop firing a schedule until `resume`."""
+    from lockstep.triggers.scheduler import pause
+
+    with _errors():
+        pause(_client(db, config).queue, name, by=by or _user(), now=utcnow())
+    out.print(f"{name}  paused")
+
+
+@schedules_app.command("resume")
+def schedules_resume(
+    name: Annotated[str, typer.Argument(metavar="SCHEDULE")],
+    by: ByOption = None,
+    config: ConfigOption = None,
+    db: DbOption = None,
+) -> None:
+    """Fire a paused schedule again from now on (fire times missed while paused are skipped)."""
+    from lockstep.triggers.scheduler import resume
+
+    with _errors():
+        resume(_client(db, config).queue, name, by=by or _user(), now=utcnow())
+    out.print(f"{name}  resumed")
+
+
+@schedules_app.command("trigger-now")
+def schedules_trigger_now(
+    name: Annotated[str, typer.Argument(metavar="SCHEDULE")],
+    by: ByOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Fire a schedule once now, outside its cron; prints the job ID."""
+    from lockstep.triggers.scheduler import trigger_now
+
+    with _errors():
+        fired = trigger_now(_client(db, config).queue, name, by=by or _user(), now=utcnow())
+        if fired.job_id is None:
+            raise ConfigError(fired.error or f"schedule {name!r} did not fire")
+    if as_json:
+        out.print_json(json.dumps(fired.to_dict()))
+        return
+    err.print(f"fired {name} ({fired.key})")
+    out.print(fired.job_id)
+
+
+@app.command()
+def fires(
+    trigger: Annotated[str | None, typer.Option(help="Only this trigger.")] = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Trigger firings, newest first: what fired, when, and the job it queued (or why not)."""
+    from lockstep.triggers.fires import fires as recorded
+
+    with _errors():
+        rows = [f.to_dict() for f in recorded(_client(db, config).queue, trigger)]
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("at", "trigger", "kind", "key", "status", "job / error")
+    for r in rows:
+        table.add_row(
+            (r["at"] or "")[:19],
+            r["trigger"],
+            r["kind"],
+            r["key"][:40],
+            r["status"],
+            r["job_id"] or escape(r["error"] or ""),
+        )
+    out.print(table)
+
+
+@app.command()
+def notifications(
+    job: Annotated[str | None, typer.Option(help="Only this job's notifications.")] = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Outbound notifications with their delivery attempts."""
+    from lockstep.triggers.notify import notifications as recorded
+
+    with _errors():
+        rows: list[dict[str, Any]] = recorded(_client(db, config).queue, job)
+    if as_json:
+        out.print_json(json.dumps(rows, default=str))
+        return
+    table = Table("created", "job", "event", "url", "status", "attempts", "last error")
+    for r in rows:
+        table.add_row(
+            (iso(r["created_at"]) or "")[:19],
+            r["job_id"],
+            r["event"],
+            r["url"],
+            r["status"],
+            str(r["attempts"]),
+            escape(r["last_error"] or ""),
+        )
+    out.print(table)
+
+
+def _user() -> str:
+    return os.environ.get("USER") or "unknown"
