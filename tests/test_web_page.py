@@ -370,7 +370,7 @@ def test_page_routes_config_path_and_diagram(site: Site) -> None:
     with site.http() as anonymous:
         assert anonymous.get("/ui/config").json() == {
             "auth": True,
-            "workflows": ["brief", "training"],
+            "workflows": ["brief", "brief_digest", "training"],
         }
         index = anonymous.get("/")
         assert index.status_code == 200 and "text/html" in index.headers["content-type"]
