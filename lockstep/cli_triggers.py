@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -89,6 +90,16 @@ def schedules_list(
     out.print(table)
 
 
+def _set_paused(
+    name: str, paused: bool, by: str | None, config: Path | None, db: str | None
+) -> None:
+    from lockstep.triggers.scheduler import set_paused
+
+    with _errors():
+        set_paused(_client(db, config).queue, name, paused, by=by or _user(), now=utcnow())
+    out.print(f"{name}  {'paused' if paused else 'resumed'}")
+
+
 @schedules_app.command("pause")
 def schedules_pause(
     name: Annotated[str, typer.Argument(metavar="SCHEDULE")],
@@ -97,11 +108,7 @@ def schedules_pause(
     db: DbOption = None,
 ) -> None:
     """Stop firing a schedule until `resume`."""
-    from lockstep.triggers.scheduler import pause
-
-    with _errors():
-        pause(_client(db, config).queue, name, by=by or _user(), now=utcnow())
-    out.print(f"{name}  paused")
+    _set_paused(name, True, by, config, db)
 
 
 @schedules_app.command("resume")
@@ -112,11 +119,7 @@ def schedules_resume(
     db: DbOption = None,
 ) -> None:
     """Fire a paused schedule again from now on (fire times missed while paused are skipped)."""
-    from lockstep.triggers.scheduler import resume
-
-    with _errors():
-        resume(_client(db, config).queue, name, by=by or _user(), now=utcnow())
-    out.print(f"{name}  resumed")
+    _set_paused(name, False, by, config, db)
 
 
 @schedules_app.command("trigger-now")

@@ -32,6 +32,7 @@ from langgraph.runtime import Runtime
 from lockstep.agents.faults import TransientError
 from lockstep.agents.prompts import RESEARCH
 from lockstep.graphs.context import RunContext, context_of, thread_of
+from lockstep.nodes.research import research_report
 from lockstep.research.tools import ResearchDesk, research_tools, run_tool_call
 from lockstep.state.brief import AgentProgress, BriefState
 
@@ -141,12 +142,7 @@ def _begin(state: BriefState, runtime: Runtime[Any]) -> _Step | dict[str, Any]:
 
     ctx = context_of(runtime)
     now = ctx.clock()
-    research = state.get("research")
-    report: dict[str, Any] = (
-        ctx.artifacts.json(research)
-        if research
-        else {"topic": state["topic"], "rounds": 0, "sources": [], "skipped": []}
-    )
+    report = research_report(state, ctx)
     desk = ResearchDesk(
         folders=list(state.get("sources") or []),
         topic=state["topic"],

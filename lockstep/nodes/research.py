@@ -22,6 +22,15 @@ from lockstep.state.brief import BriefState, QueuedSource
 __all__ = ["research", "source_key"]
 
 
+def research_report(state: BriefState, ctx: RunContext) -> dict[str, Any]:
+    """The thread's `sources` report so far (both research modes extend the same one)."""
+    research = state.get("research")
+    if research:
+        report: dict[str, Any] = ctx.artifacts.json(research)
+        return report
+    return {"topic": state["topic"], "rounds": 0, "sources": [], "skipped": []}
+
+
 def _plan(state: BriefState, ctx: RunContext, report: dict[str, Any]) -> list[QueuedSource]:
     queries = [state["topic"], *(state.get("extra_queries") or [])]
     gathered = set(state.get("gathered") or [])
@@ -54,12 +63,7 @@ def research(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
     ctx = context_of(runtime)
     thread = thread_of(runtime)
     now = ctx.clock()
-    research = state.get("research")
-    report: dict[str, Any] = (
-        ctx.artifacts.json(research)
-        if research
-        else {"topic": state["topic"], "rounds": 0, "sources": [], "skipped": []}
-    )
+    report = research_report(state, ctx)
     queue = state.get("research_queue")
     started = state.get("research_started_at")
     update: dict[str, Any] = {}

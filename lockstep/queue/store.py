@@ -59,6 +59,12 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
 
 
+def backoff(attempt: int, base: float, cap: float) -> float:
+    """Seconds before retry `attempt` (1-based): exponential, capped, then jittered down to
+    half so retries from many jobs spread out. Job retries and notification deliveries."""
+    return min(cap, base * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+
+
 @dataclass
 class Job:
     """One row of `lockstep_jobs`."""
@@ -553,8 +559,7 @@ class JobQueue:
         attempt = {"attempt": job.attempts, "error": error}
         if retry and job.attempts <= job.max_retries:
             policy = self.config.queue_system.retry
-            delay = min(policy.max_delay, policy.base_delay * 2 ** (job.attempts - 1))
-            delay *= random.uniform(0.5, 1.0)  # jitter
+            delay = backoff(job.attempts, policy.base_delay, policy.max_delay)
             if self._end(
                 job, worker, "queued", ran=ran, error=error, run_after=self.clock() + delay
             ):

@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import time
 import uuid
 from typing import Any
 
 import httpx
 
-from lockstep.queue.store import Job, JobQueue, iso
+from lockstep.queue.store import Job, JobQueue, backoff, iso
 from lockstep.triggers.signing import signature_headers
 
 __all__ = ["deliver", "deliver_due", "enqueue", "notifications"]
@@ -138,8 +137,8 @@ def deliver(queue: JobQueue, note_id: str) -> str | None:
     elif attempt >= int(row["max_attempts"]):
         status, next_at = "failed", done
     else:
-        delay = min(float(row["max_delay"]), float(row["base_delay"]) * 2 ** (attempt - 1))
-        status, next_at = "pending", done + delay * random.uniform(0.5, 1.0)
+        delay = backoff(attempt, float(row["base_delay"]), float(row["max_delay"]))
+        status, next_at = "pending", done + delay
     queue.db.execute(
         "UPDATE lockstep_notifications SET status = ?, next_at = ?, lease_until = NULL, "
         "last_error = ?, delivered_at = ? WHERE id = ?",

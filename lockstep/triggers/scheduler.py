@@ -179,29 +179,29 @@ def _schedule(config: QueueConfig, name: str) -> ScheduleTrigger:
     return found[name]
 
 
-def pause(queue: JobQueue, name: str, *, by: str, now: datetime) -> None:
-    """Stop firing `name` until `resume` (fire times passing meanwhile are not caught up)."""
+def set_paused(queue: JobQueue, name: str, paused: bool, *, by: str, now: datetime) -> None:
+    """Pause `name` (it stops firing), or resume it: it fires again from `now` on, and fire
+    times that passed while it was paused are skipped whatever its catch_up policy (that
+    policy is for outages, not for a pause)."""
     _schedule(queue.config, name)
+    at = now.timestamp()
     with queue.db.transaction():
-        _state(queue, name, now.timestamp(), lock=True)
+        cursor = _state(queue, name, at, lock=True)["cursor"]
         queue.db.execute(
-            "UPDATE lockstep_schedules SET paused = 1, changed_by = ?, updated_at = ? "
-            "WHERE trigger_name = ?",
-            (by, now.timestamp(), name),
+            "UPDATE lockstep_schedules SET paused = ?, cursor = ?, changed_by = ?, "
+            "updated_at = ? WHERE trigger_name = ?",
+            (int(paused), cursor if paused else at, by, at, name),
         )
+
+
+def pause(queue: JobQueue, name: str, *, by: str, now: datetime) -> None:
+    """Stop firing `name` until `resume`."""
+    set_paused(queue, name, True, by=by, now=now)
 
 
 def resume(queue: JobQueue, name: str, *, by: str, now: datetime) -> None:
-    """Fire `name` again from `now` on: fire times that passed while it was paused are skipped,
-    whatever its catch_up policy (that policy is for outages, not for a pause)."""
-    _schedule(queue.config, name)
-    with queue.db.transaction():
-        _state(queue, name, now.timestamp(), lock=True)
-        queue.db.execute(
-            "UPDATE lockstep_schedules SET paused = 0, cursor = ?, changed_by = ?, "
-            "updated_at = ? WHERE trigger_name = ?",
-            (now.timestamp(), by, now.timestamp(), name),
-        )
+    """Fire `name` again from `now` on (see `set_paused`)."""
+    set_paused(queue, name, False, by=by, now=now)
 
 
 def trigger_now(queue: JobQueue, name: str, *, by: str, now: datetime) -> Fire:
