@@ -22,6 +22,8 @@ Every message is one line that names the problem; the CLI prints it without a tr
 
 from __future__ import annotations
 
+import math
+
 __all__ = [
     "ArtifactError",
     "ConfigError",
@@ -123,3 +125,27 @@ class RateLimited(SubmitRefused):
 class TriggerError(LockstepError):
     """A trigger that cannot fire (nothing was enqueued): its input mapping names a missing
     field or is refused by the template sandbox, or its payload fails the declared schema."""
+
+
+_HTTP_STATUS: tuple[tuple[type[LockstepError], int], ...] = (
+    (ThreadNotFound, 404),
+    (JobNotFound, 404),
+    (ArtifactError, 404),
+    (ThreadStateError, 409),
+    (RateLimited, 429),
+    (SubmitRefused, 409),
+    (SourcesError, 422),
+    (RequestError, 422),
+    (ConfigError, 422),
+    (StorageError, 503),
+)
+
+
+def http_reply(exc: LockstepError) -> tuple[int, dict[str, str]]:
+    """The status and headers every HTTP surface (the API, webhooks) answers `exc` with:
+    unknown thread/job/artifact 404, a refused decision or submit 409, a spent rate limit 429
+    with `Retry-After`, bad input 422, the database away 503, anything else 500."""
+    status = next((code for kind, code in _HTTP_STATUS if isinstance(exc, kind)), 500)
+    if isinstance(exc, RateLimited):
+        return status, {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+    return status, {}

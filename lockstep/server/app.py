@@ -7,7 +7,6 @@ JSON with a fitting status; bodies over 1 MB are refused before they are read wh
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,19 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lockstep.aclient import AsyncLockstep
-from lockstep.errors import (
-    ArtifactError,
-    ConfigError,
-    JobNotFound,
-    LockstepError,
-    RateLimited,
-    RequestError,
-    SourcesError,
-    StorageError,
-    SubmitRefused,
-    ThreadNotFound,
-    ThreadStateError,
-)
+from lockstep.errors import LockstepError, http_reply
 from lockstep.graphs import WORKFLOWS
 from lockstep.server.api import authenticated, router
 from lockstep.server.endpoints import (
@@ -49,19 +36,6 @@ __all__ = ["MAX_BODY", "create_app"]
 
 MAX_BODY = 1_000_000
 """Largest request body accepted, in bytes (413 beyond)."""
-
-_STATUS: tuple[tuple[type[LockstepError], int], ...] = (
-    (ThreadNotFound, 404),
-    (JobNotFound, 404),
-    (ArtifactError, 404),
-    (ThreadStateError, 409),
-    (RateLimited, 429),
-    (SubmitRefused, 409),
-    (SourcesError, 422),
-    (RequestError, 422),
-    (ConfigError, 422),
-    (StorageError, 503),
-)
 
 
 class BodyLimit:
@@ -135,12 +109,7 @@ def create_app(
 
     @app.exception_handler(LockstepError)
     async def lockstep_error(request: Request, exc: LockstepError) -> JSONResponse:
-        status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
-        headers = (
-            {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
-            if isinstance(exc, RateLimited)
-            else None
-        )
+        status, headers = http_reply(exc)
         return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status, headers)
 
     @app.get("/healthz", tags=["health"])

@@ -39,19 +39,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.validators import validator_for
 
 from lockstep.client import Lockstep
-from lockstep.errors import (
-    ConfigError,
-    InvalidDecision,
-    JobNotFound,
-    LockstepError,
-    RateLimited,
-    RequestError,
-    SourcesError,
-    SubmitRefused,
-    ThreadNotFound,
-    ThreadStateError,
-    TriggerError,
-)
+from lockstep.errors import LockstepError, TriggerError, http_reply
 from lockstep.queue.config import QueueConfig, load_config
 from lockstep.triggers.approvals import decide, map_decision
 from lockstep.triggers.config import ApprovalTrigger, WebhookTrigger
@@ -233,15 +221,8 @@ class Webhooks:
 
 
 def _refusal(exc: LockstepError) -> Reply:
-    if isinstance(exc, RateLimited):
-        return 429, {"detail": str(exc)}, {"Retry-After": str(max(1, round(exc.retry_after)))}
-    if isinstance(exc, ThreadNotFound | JobNotFound):
-        return 404, {"detail": str(exc)}, {}
-    if isinstance(exc, InvalidDecision | ThreadStateError | SubmitRefused):
-        return 409, {"detail": str(exc)}, {}
-    if isinstance(exc, RequestError | SourcesError | ConfigError):
-        return 422, {"detail": str(exc)}, {}
-    return 503, {"detail": str(exc)}, {}
+    status, headers = http_reply(exc)
+    return status, {"detail": str(exc)}, headers
 
 
 async def _body(request: Request) -> bytes | None:
