@@ -207,18 +207,31 @@ def _branch_node(name: str, fn: NodeFn) -> Callable[..., dict[str, Any]]:
     return node
 
 
+def _budget_spent(
+    machine: Machine, name: str, state: dict[str, Any], runtime: Runtime[Any]
+) -> Command[str]:
+    """The step raises `budget_exhausted` instead of running."""
+    update: dict[str, Any] = {"error": "the run's LLM token budget is spent"}
+    return _goto(machine, _advance(machine, name, BUDGET_EVENT, state, update, runtime, "budget"))
+
+
+def _route(
+    machine: Machine,
+    name: str,
+    state: dict[str, Any],
+    update: dict[str, Any],
+    runtime: Runtime[Any],
+) -> Command[str]:
+    """Take the transition for the event the step's function returned in `update`."""
+    event = update.pop("event", None)
+    return _goto(machine, _advance(machine, name, event, state, update, runtime, f"step:{name}"))
+
+
 def _step_node(machine: Machine, name: str, fn: NodeFn) -> Callable[..., Command[str]]:
     def node(state: dict[str, Any], runtime: Runtime[Any]) -> Command[str]:
         if _over_budget(machine, name, state, runtime):
-            update: dict[str, Any] = {"error": "the run's LLM token budget is spent"}
-            return _goto(
-                machine, _advance(machine, name, BUDGET_EVENT, state, update, runtime, "budget")
-            )
-        update = _metered(name, fn, state, runtime)
-        event = update.pop("event", None)
-        return _goto(
-            machine, _advance(machine, name, event, state, update, runtime, f"step:{name}")
-        )
+            return _budget_spent(machine, name, state, runtime)
+        return _route(machine, name, state, _metered(name, fn, state, runtime), runtime)
 
     node.__name__ = name
     node.__doc__ = fn.__doc__
@@ -232,17 +245,11 @@ def _astep_node(
 
     async def node(state: dict[str, Any], runtime: Runtime[Any]) -> Command[str]:
         if _over_budget(machine, name, state, runtime):
-            update: dict[str, Any] = {"error": "the run's LLM token budget is spent"}
-            return _goto(
-                machine, _advance(machine, name, BUDGET_EVENT, state, update, runtime, "budget")
-            )
-        update = {}
+            return _budget_spent(machine, name, state, runtime)
+        update: dict[str, Any] = {}
         with _meter(name, update, runtime):
             update.update(await afn(state, runtime) or {})
-        event = update.pop("event", None)
-        return _goto(
-            machine, _advance(machine, name, event, state, update, runtime, f"step:{name}")
-        )
+        return _route(machine, name, state, update, runtime)
 
     node.__name__ = name
     node.__doc__ = afn.__doc__
