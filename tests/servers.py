@@ -38,6 +38,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def healthy(base: str) -> bool:
+    """The server at `base` answers `/healthz`."""
+    try:
+        return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 class LiveServer:
     """The server's base URL and keys, plus workers started against the same database."""
 
@@ -99,12 +107,7 @@ def live_server(
             text=True,
         )
     deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{server.base}/healthz").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
+    while not healthy(server.base):
         assert proc.poll() is None, log.read_text()
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.1)

@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -34,6 +33,7 @@ from lockstep.triggers.notify import notifications
 from lockstep.triggers.scheduler import Scheduler, list_schedules, pause, resume
 from lockstep.triggers.signing import signature_headers
 from lockstep.triggers.templates import render_mapping
+from tests.servers import free_port, healthy
 from tests.test_queue import FLOWS, QueueEnv
 from tests.test_training import REQUEST as TRAINING_REQUEST
 
@@ -213,9 +213,7 @@ class TriggerEnv(QueueEnv):
 
     def serve(self, *args: str) -> str:
         """`lockstep serve` on a free loopback port; returns its base URL."""
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -237,7 +235,7 @@ class TriggerEnv(QueueEnv):
         )
         self.procs.append(proc)
         self.base = f"http://127.0.0.1:{port}"
-        self.wait("the server", lambda: _up(self.base) or proc.poll() is not None, timeout=60)
+        self.wait("the server", lambda: healthy(self.base) or proc.poll() is not None, timeout=60)
         assert proc.poll() is None, proc.communicate()
         return self.base
 
@@ -245,13 +243,6 @@ class TriggerEnv(QueueEnv):
         return httpx.post(
             f"{self.base}/hooks/{hook}", content=body, headers=headers or {}, timeout=60
         )
-
-
-def _up(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def signed(
@@ -791,9 +782,7 @@ class Receiver:
 
 def test_notifications_retry_a_flaky_receiver_and_never_fail_the_job(tenv: TriggerEnv) -> None:
     flaky = Receiver(failures=2)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}/gone"  # nothing listens here
+    dead = f"http://127.0.0.1:{free_port()}/gone"  # nothing listens here
     tenv.config_path.write_text(
         "workflows:\n"
         "  steps:\n"

@@ -8,7 +8,6 @@ page's own routes are also checked over plain HTTP, without a browser.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ import pytest
 
 from lockstep import Lockstep
 from tests.conftest import CORPUS, ROOT
+from tests.servers import free_port, healthy
 
 pytestmark = pytest.mark.slow
 
@@ -79,12 +79,10 @@ class Site:
         return proc
 
     def serve(self, *flags: str) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         proc = self._spawn("server", "serve", "--port", str(port), *flags)
         self.base = f"http://127.0.0.1:{port}"
-        self.wait("the server to answer", lambda: _healthy(self.base), proc)
+        self.wait("the server to answer", lambda: healthy(self.base), proc)
 
     def worker(self) -> None:
         proc = self._spawn("worker", "worker")
@@ -115,13 +113,6 @@ class Site:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
-
-
-def _healthy(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/healthz").status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 @pytest.fixture
