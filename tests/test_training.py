@@ -469,7 +469,7 @@ def test_every_declared_transition_is_exercised(tmp_path: Path) -> None:
 
 
 def test_preview_folder(tmp_path: Path) -> None:
-    from lockstep.cli import _preview
+    from lockstep.cli.threads import preview as _preview
 
     data = build_package(
         {"title": "T", "modules": [{"id": "M1", "title": "T", "body": "<h1>T</h1>"}]}, "c"

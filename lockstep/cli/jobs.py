@@ -1,8 +1,5 @@
-"""The queue's commands: `submit`, `worker`, `jobs`, `job`, `cancel` and `dlq`.
-
-Registered on `lockstep.cli.app`; every command goes through `Lockstep(...).queue` (the same
-code path as the server and notebooks).
-"""
+"""The queue's commands: `submit`, `worker`, `jobs`, `job`, `cancel` and `dlq`; each goes through
+`Lockstep(...).queue`, the code path the server and notebooks use."""
 
 from __future__ import annotations
 
@@ -16,28 +13,23 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from lockstep.cli import (
+from lockstep.cli.common import (
+    ConfigOption,
     DbOption,
     JsonOption,
     ResearchModeOption,
-    _errors,
-    app,
     err,
+    error_boundary,
     out,
+    queue_client,
     training_inputs,
 )
-from lockstep.client import Lockstep
 from lockstep.errors import ConfigError
 from lockstep.queue.store import Job, check_status, iso
 
-__all__ = ["dlq_app", "submit_app"]
+app = typer.Typer()
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", help="Queue configuration (default: $LOCKSTEP_CONFIG or ./lockstep.yaml)."
-    ),
-]
+
 QueueOption = Annotated[str | None, typer.Option(help="Queue (default: the config's default).")]
 PriorityOption = Annotated[
     str | None, typer.Option(help="urgent, normal, batch or 0-100 (lower runs first).")
@@ -50,14 +42,9 @@ ParentOption = Annotated[
     str | None, typer.Option(help="Parent job (a cancel of the parent cancels this one).")
 ]
 
+
 submit_app = typer.Typer(help="Queue a workflow run for a worker; prints the job ID.")
-app.add_typer(submit_app, name="submit")
 dlq_app = typer.Typer(help="Jobs whose retries ran out: list, show, requeue, purge.")
-app.add_typer(dlq_app, name="dlq")
-
-
-def _client(db: str | None, config: Path | None) -> Lockstep:
-    return Lockstep(db, config=config)
 
 
 def _submit(
@@ -73,8 +60,8 @@ def _submit(
     config: Path | None,
     as_json: bool,
 ) -> None:
-    with _errors():
-        job = _client(db, config).queue.submit(
+    with error_boundary():
+        job = queue_client(db, config).queue.submit(
             workflow,
             inputs,
             queue=queue,
@@ -145,7 +132,7 @@ def submit_training(
     db: DbOption = None,
 ) -> None:
     """Queue a compliance-training design."""
-    with _errors():
+    with error_boundary():
         inputs = training_inputs(
             request,
             topic=topic,
@@ -183,7 +170,7 @@ def submit_workflow(
     db: DbOption = None,
 ) -> None:
     """Queue any registered workflow (lockstep.yaml `workflows:`) with a JSON input."""
-    with _errors():
+    with error_boundary():
         try:
             inputs = json.loads(input)
         except json.JSONDecodeError as exc:
@@ -227,7 +214,7 @@ def worker(
     from lockstep.queue.worker import Worker
 
     logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    with _errors():
+    with error_boundary():
         if concurrency < 1:
             raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")
         names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
@@ -288,8 +275,8 @@ def jobs(
     db: DbOption = None,
 ) -> None:
     """List jobs, oldest first."""
-    with _errors():
-        found = _client(db, config).queue.find(queue=queue, status=check_status(status))
+    with error_boundary():
+        found = queue_client(db, config).queue.find(queue=queue, status=check_status(status))
     if as_json:
         out.print_json(json.dumps([_summary(j) for j in found]))
         return
@@ -304,8 +291,8 @@ def job(
     db: DbOption = None,
 ) -> None:
     """One job with its lifecycle events."""
-    with _errors():
-        found = _client(db, config).queue.get(job_id, events=True)
+    with error_boundary():
+        found = queue_client(db, config).queue.get(job_id, events=True)
     if as_json:
         out.print_json(json.dumps(found.to_dict()))
         return
@@ -338,8 +325,8 @@ def cancel(
 ) -> None:
     """Cancel a job and its children: queued ones at once, running ones at their next step
     boundary (partial work is saved as incomplete artifacts)."""
-    with _errors():
-        client = _client(db, config)
+    with error_boundary():
+        client = queue_client(db, config)
         jobs_queue = client.queue
         touched = jobs_queue.cancel(target, by=by or os.environ.get("USER"))
         limit = jobs_queue.config.cancellation.cleanup_wait if wait is None else wait
@@ -359,8 +346,8 @@ def cancel(
 @dlq_app.command("list")
 def dlq_list(config: ConfigOption = None, as_json: JsonOption = False, db: DbOption = None) -> None:
     """Dead-lettered jobs."""
-    with _errors():
-        found = _client(db, config).queue.find(status="dead_lettered")
+    with error_boundary():
+        found = queue_client(db, config).queue.find(status="dead_lettered")
     if as_json:
         out.print_json(json.dumps([_summary(j) for j in found]))
         return
@@ -374,8 +361,8 @@ def dlq_show(
     db: DbOption = None,
 ) -> None:
     """A dead-lettered job with its error and attempt history."""
-    with _errors():
-        found = _client(db, config).queue.get(job_id, events=True)
+    with error_boundary():
+        found = queue_client(db, config).queue.get(job_id, events=True)
     _show(found)
 
 
@@ -386,8 +373,8 @@ def dlq_requeue(
     db: DbOption = None,
 ) -> None:
     """Send dead-lettered jobs back to their queues with fresh attempts."""
-    with _errors():
-        jobs_queue = _client(db, config).queue
+    with error_boundary():
+        jobs_queue = queue_client(db, config).queue
         for job_id in job_ids:
             found = jobs_queue.requeue(job_id, by=os.environ.get("USER"))
             out.print(f"{found.id}  queued on {found.queue}")
@@ -401,8 +388,8 @@ def dlq_purge(
     db: DbOption = None,
 ) -> None:
     """Delete dead-lettered jobs (the named ones, or --all)."""
-    with _errors():
+    with error_boundary():
         if not job_ids and not all_jobs:
             raise ConfigError("name the jobs to purge, or pass --all")
-        count = _client(db, config).queue.purge(job_ids or None)
+        count = queue_client(db, config).queue.purge(job_ids or None)
     out.print(f"purged {count} dead-lettered job(s)")

@@ -1,11 +1,9 @@
-"""The trigger commands: `scheduler`, `schedules list|pause|resume|trigger-now`, `fires` and
-`notifications`. Registered on `lockstep.cli.app`.
-"""
+"""The trigger commands: `scheduler`, `schedules list|pause|resume|trigger-now`, `fires`,
+`notifications`."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,17 +11,25 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from lockstep.cli import DbOption, JsonOption, _errors, app, err, out
-from lockstep.cli_jobs import ConfigOption, _client
+from lockstep.cli.common import (
+    ConfigOption,
+    DbOption,
+    JsonOption,
+    err,
+    error_boundary,
+    out,
+    queue_client,
+    who,
+)
 from lockstep.errors import ConfigError
 from lockstep.graphs.context import utcnow
 from lockstep.machine.spec import parse_duration
 from lockstep.queue.store import iso
 
-__all__ = ["schedules_app"]
+app = typer.Typer()
+
 
 schedules_app = typer.Typer(help="Cron schedules: list, pause, resume, trigger-now.")
-app.add_typer(schedules_app, name="schedules")
 ByOption = Annotated[str | None, typer.Option("--by", help="Who does it (recorded).")]
 
 
@@ -42,7 +48,7 @@ def scheduler(
 
     logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("lockstep.scheduler").setLevel(logging.INFO)
-    with _errors():
+    with error_boundary():
         try:
             seconds = parse_duration(interval)
         except ValueError as exc:
@@ -69,8 +75,8 @@ def schedules_list(
     """Every schedule: cron, timezone, catch-up policy, paused, next and last fire."""
     from lockstep.triggers.scheduler import list_schedules
 
-    with _errors():
-        rows = list_schedules(_client(db, config).queue, utcnow())
+    with error_boundary():
+        rows = list_schedules(queue_client(db, config).queue, utcnow())
     if as_json:
         out.print_json(json.dumps(rows))
         return
@@ -95,8 +101,8 @@ def _set_paused(
 ) -> None:
     from lockstep.triggers.scheduler import set_paused
 
-    with _errors():
-        set_paused(_client(db, config).queue, name, paused, by=by or _user(), now=utcnow())
+    with error_boundary():
+        set_paused(queue_client(db, config).queue, name, paused, by=by or who(None), now=utcnow())
     out.print(f"{name}  {'paused' if paused else 'resumed'}")
 
 
@@ -133,8 +139,8 @@ def schedules_trigger_now(
     """Fire a schedule once now, outside its cron; prints the job ID."""
     from lockstep.triggers.scheduler import trigger_now
 
-    with _errors():
-        fired = trigger_now(_client(db, config).queue, name, by=by or _user(), now=utcnow())
+    with error_boundary():
+        fired = trigger_now(queue_client(db, config).queue, name, by=by or who(None), now=utcnow())
         if fired.job_id is None:
             raise ConfigError(fired.error or f"schedule {name!r} did not fire")
     if as_json:
@@ -154,8 +160,8 @@ def fires(
     """Trigger firings, newest first: what fired, when, and the job it queued (or why not)."""
     from lockstep.triggers.fires import fires as recorded
 
-    with _errors():
-        rows = [f.to_dict() for f in recorded(_client(db, config).queue, trigger)]
+    with error_boundary():
+        rows = [f.to_dict() for f in recorded(queue_client(db, config).queue, trigger)]
     if as_json:
         out.print_json(json.dumps(rows))
         return
@@ -182,8 +188,8 @@ def notifications(
     """Outbound notifications with their delivery attempts."""
     from lockstep.triggers.notify import notifications as recorded
 
-    with _errors():
-        rows: list[dict[str, Any]] = recorded(_client(db, config).queue, job)
+    with error_boundary():
+        rows: list[dict[str, Any]] = recorded(queue_client(db, config).queue, job)
     if as_json:
         out.print_json(json.dumps(rows, default=str))
         return
@@ -199,7 +205,3 @@ def notifications(
             escape(r["last_error"] or ""),
         )
     out.print(table)
-
-
-def _user() -> str:
-    return os.environ.get("USER") or "unknown"

@@ -1,0 +1,36 @@
+"""The `lockstep` command line: a thin shell over the `Lockstep` client.
+
+Exit codes: 0 completed or waiting at a gate (and `verify` passing), 1 an error or failed
+verification, 2 unknown thread or unreadable input, 3 rejected request, 4 cancelled or
+abandoned. Errors print one line, never a traceback (`LOCKSTEP_DEBUG=1` shows it).
+
+Each command family lives in its own module with its own `typer.Typer`; they are
+registered here, in one place.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from lockstep.cli import artifacts, jobs, keys, recovery, runs, serve, threads, tools, triggers
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="lockstep",
+    help="Run LangGraph workflows as checkpointed, guarded, resumable state machines.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+for family in (runs, threads, tools, recovery, jobs, triggers, serve):
+    app.add_typer(family.app)
+app.add_typer(artifacts.artifacts_app, name="artifacts")
+app.add_typer(keys.keys_app, name="keys")
+app.add_typer(jobs.submit_app, name="submit")
+app.add_typer(jobs.dlq_app, name="dlq")
+app.add_typer(triggers.schedules_app, name="schedules")
+
+
+def main() -> None:
+    app(prog_name="lockstep")

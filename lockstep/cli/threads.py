@@ -1,0 +1,260 @@
+"""Read threads: `status`, `history`, `show`, `audit`, `gates`, `sweep`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from lockstep.cli.common import (
+    DbOption,
+    JsonOption,
+    err,
+    error_boundary,
+    open_client,
+    out,
+    print_status,
+    who,
+)
+from lockstep.errors import ConfigError
+
+app = typer.Typer()
+
+
+@app.command()
+def status(
+    thread_id: Annotated[str, typer.Argument(metavar="THREAD")],
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Current state, pending gate, counters and last transitions of a thread."""
+    with error_boundary(thread_id):
+        st = open_client(db).status(thread_id)
+    if as_json:
+        out.print_json(json.dumps(st.to_dict()))
+        return
+    print_status(st)
+    if st.interrupted:
+        out.print(f"        interrupted in {', '.join(st.next)}: lockstep resume {thread_id}")
+    if st.counters:
+        out.print("counters " + ", ".join(f"{k}={v}" for k, v in sorted(st.counters.items())))
+    if st.usage:
+        steps = ", ".join(
+            f"{k} {v.get('input_tokens', 0)}+{v.get('output_tokens', 0)}"
+            f" ({v.get('calls', 0)} calls)"
+            for k, v in sorted(st.usage.items())
+        )
+        out.print(f"tokens   {st.total_tokens} in+out: {steps}")
+    if st.transitions:
+        table = Table("at", "from", "event", "to", title="last transitions", title_justify="left")
+        for t in st.transitions:
+            table.add_row(t["at"][:19], t["from"], t["event"], t["to"])
+        out.print(table)
+
+
+@app.command()
+def history(
+    thread_id: Annotated[str, typer.Argument(metavar="THREAD")],
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Every checkpoint of a thread, newest first."""
+    with error_boundary(thread_id):
+        rows = open_client(db).history(thread_id)
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("step", "state", "next", "checkpoint", "created")
+    for r in rows:
+        table.add_row(
+            str(r["step"]),
+            (r["status"] or "-") + (" (superseded)" if r.get("superseded") else ""),
+            ",".join(r["next"]) or "-",
+            r["checkpoint_id"],
+            (r["created_at"] or "")[:19],
+        )
+    out.print(table)
+
+
+@app.command()
+def show(
+    thread_id: Annotated[str, typer.Argument(metavar="THREAD")],
+    artifact: Annotated[
+        str, typer.Option(help="Artifact name: final, draft, outline, ...")
+    ] = "final",
+    as_json: JsonOption = False,
+    open_: Annotated[
+        bool,
+        typer.Option("--open", help="Unpack a zip artifact (the SCORM package) to preview it."),
+    ] = False,
+    to: Annotated[
+        Path | None, typer.Option(help="Folder for --open (default .lockstep/preview/THREAD).")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Print a thread's artifact (the final brief by default)."""
+    from lockstep.research.citations import parse_citations
+
+    with error_boundary(thread_id):
+        meta, content = open_client(db).artifact(thread_id, artifact)
+        if open_:
+            out.print(preview(content, to or Path(".lockstep/preview") / thread_id))
+            return
+        if meta.format == "zip":
+            raise ConfigError(f"{meta.name} is a zip archive: preview it with --open")
+    text = content.decode("utf-8", errors="replace")
+    if not as_json:
+        out.print(text, markup=False)
+        return
+    doc: dict[str, Any] = {"content": text, "version": meta.version, "sha256": meta.sha256}
+    if meta.format == "markdown":
+        citations, _ = parse_citations(text)
+        doc["citations"] = [{"n": c.label, "source": c.source, "quote": c.quote} for c in citations]
+    out.print_json(json.dumps(doc))
+
+
+def preview(content: bytes, folder: Path) -> Path:
+    """Unpack a package into an empty `folder` (refusing paths that escape it); the first
+    page to open."""
+    import io
+    import zipfile
+
+    if folder.exists() and any(folder.iterdir()):
+        raise ConfigError(f"preview folder {folder} is not empty")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(content))
+    except zipfile.BadZipFile:
+        raise ConfigError("this artifact is not a zip archive") from None
+    root = folder.resolve()
+    for name in archive.namelist():
+        if not (root / name).resolve().is_relative_to(root):
+            raise ConfigError(f"archive entry {name!r} would land outside {folder}")
+    folder.mkdir(parents=True, exist_ok=True)
+    archive.extractall(folder)  # every entry was checked above
+    pages = sorted(n for n in archive.namelist() if n.endswith(".html"))
+    return folder / (pages[0] if pages else "")
+
+
+@app.command()
+def verify(
+    draft: Annotated[Path, typer.Argument(metavar="DRAFT.md")],
+    sources: Annotated[list[Path], typer.Option(help="Folder(s) the citations point into.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Check every footnote quote of a markdown file against its source (exit 1 on failure)."""
+    from lockstep.nodes.research import source_key
+    from lockstep.research.citations import verify as verify_text
+    from lockstep.research.corpus import load_corpus
+
+    with error_boundary():
+        try:
+            text = draft.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            err.print(f"[red]error:[/red] cannot read {draft}: {getattr(exc, 'strerror', exc)}")
+            raise typer.Exit(2) from None
+        texts: dict[str, str] = {}
+        for index, folder in enumerate(sources):
+            docs, _ = load_corpus(folder)
+            texts.update({source_key(index, str(folder), d.path): d.text for d in docs})
+        report = verify_text(text, texts)
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
+    else:
+        for f in report.failures:
+            line = f"line {f.line}: " if f.line else ""
+            out.print(f"[red]FAIL[/red] {line}{escape(f.message)}")
+        verdict = (
+            "[green]ok[/green]" if report.ok else f"[red]{len(report.failures)} failure(s)[/red]"
+        )
+        out.print(f"{verdict}: {len(report.citations)} citations, {report.paragraphs} paragraphs")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def audit(
+    thread_id: Annotated[str, typer.Argument(metavar="THREAD")],
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """The thread's append-only audit log: transitions, decisions, artifacts, operator actions."""
+    with error_boundary(thread_id):
+        rows = open_client(db).audit(thread_id)
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("seq", "at", "kind", "actor", "detail")
+    for r in rows:
+        d = r["detail"]
+        if r["kind"] == "transition":
+            text = f"{d['from']} --{d['event']}--> {d['to']}"
+        elif r["kind"] == "artifact":
+            text = f"{d['name']}@{d['version']} {d['status']} {d['sha256'][:12]}"
+        else:
+            text = json.dumps(d, ensure_ascii=False)
+        table.add_row(str(r["seq"]), r["at"][:19], r["kind"], r["actor"], escape(text))
+    out.print(table)
+
+
+@app.command()
+def rollback(
+    thread_id: Annotated[str, typer.Argument(metavar="THREAD")],
+    to: Annotated[str | None, typer.Option("--to", help="Checkpoint id to fork from.")] = None,
+    state: Annotated[
+        str | None, typer.Option(help="Fork from the latest entry into this state.")
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="Why (for the audit log).")] = None,
+    by: Annotated[str | None, typer.Option(help="Who (for the audit log).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Continue from an earlier checkpoint as a fork; later history is kept, marked superseded."""
+    with error_boundary(thread_id):
+        st = open_client(db).rollback(thread_id, to=to, state=state, reason=reason, by=who(by))
+        print_status(st)
+        out.print(f"        continue with: lockstep resume {thread_id}")
+
+
+@app.command()
+def gates(
+    overdue: Annotated[bool, typer.Option(help="Only gates past their deadline.")] = False,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Every thread waiting at a human gate, across workflows, with its deadline."""
+    with error_boundary():
+        waiting = open_client(db).gates(overdue=overdue)
+    if as_json:
+        out.print_json(json.dumps(waiting, default=str))
+        return
+    table = Table("thread", "workflow", "gate", "decisions", "deadline", "overdue")
+    for g in waiting:
+        table.add_row(
+            g["thread_id"],
+            g["workflow"],
+            g["gate"],
+            ", ".join(g["decisions"]),
+            (g.get("deadline") or "")[:19],
+            "yes" if g["overdue"] else "",
+        )
+    out.print(table)
+
+
+@app.command()
+def sweep(
+    by: Annotated[str, typer.Option(help="Who the timeouts are recorded as.")] = "sweeper",
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Answer every overdue gate with `timeout` (idempotent: gates answered first are skipped)."""
+    with error_boundary():
+        outcomes = open_client(db).sweep(by=by)
+    if as_json:
+        out.print_json(json.dumps(outcomes))
+        return
+    for o in outcomes:
+        detail = o.get("status") or o.get("reason", "")
+        out.print(f"{o['thread_id']}  {o['gate']}  {o['outcome']}  {escape(detail)}")
+    out.print(f"{sum(o['outcome'] == 'timed_out' for o in outcomes)} gate(s) timed out")

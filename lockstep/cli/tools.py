@@ -1,0 +1,71 @@
+"""Workflow-independent tools: `verify` a brief's citations, draw a `diagram`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from lockstep.cli.common import (
+    JsonOption,
+    err,
+    error_boundary,
+    out,
+)
+
+app = typer.Typer()
+
+
+@app.command()
+def verify(
+    draft: Annotated[Path, typer.Argument(metavar="DRAFT.md")],
+    sources: Annotated[list[Path], typer.Option(help="Folder(s) the citations point into.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Check every footnote quote of a markdown file against its source (exit 1 on failure)."""
+    from lockstep.nodes.research import source_key
+    from lockstep.research.citations import verify as verify_text
+    from lockstep.research.corpus import load_corpus
+
+    with error_boundary():
+        try:
+            text = draft.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            err.print(f"[red]error:[/red] cannot read {draft}: {getattr(exc, 'strerror', exc)}")
+            raise typer.Exit(2) from None
+        texts: dict[str, str] = {}
+        for index, folder in enumerate(sources):
+            docs, _ = load_corpus(folder)
+            texts.update({source_key(index, str(folder), d.path): d.text for d in docs})
+        report = verify_text(text, texts)
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
+    else:
+        for f in report.failures:
+            line = f"line {f.line}: " if f.line else ""
+            out.print(f"[red]FAIL[/red] {line}{escape(f.message)}")
+        verdict = (
+            "[green]ok[/green]" if report.ok else f"[red]{len(report.failures)} failure(s)[/red]"
+        )
+        out.print(f"{verdict}: {len(report.citations)} citations, {report.paragraphs} paragraphs")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def diagram(
+    workflow: Annotated[str, typer.Argument(help="Workflow name, e.g. brief.")],
+    png: Annotated[Path | None, typer.Option(help="Also write a PNG here (offline).")] = None,
+) -> None:
+    """Print the workflow's state machine as Mermaid; `--png FILE` renders it offline."""
+    from lockstep.graphs import workflow_module
+    from lockstep.machine import to_mermaid, write_png
+
+    with error_boundary():
+        machine = workflow_module(workflow).MACHINE
+        out.print(to_mermaid(machine), markup=False, end="")
+        if png is not None:
+            write_png(machine, png)
+            err.print(f"wrote {png}")
