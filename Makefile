@@ -31,6 +31,7 @@ demo: $(STAMP)
 test: $(DEV)
 	$(VENV)/bin/ruff check lockstep tests benchmarks docs
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest -n 2 --dist loadgroup --nbmake --nbmake-timeout=300 tests notebooks \
 		--ignore=tests/test_schemathesis.py
 	# schemathesis's items share one node id, which xdist's scheduler collapses into one test:

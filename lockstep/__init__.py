@@ -23,7 +23,6 @@ from lockstep.errors import (
     TriggerError,
 )
 from lockstep.graphs import workflow_machine
-from lockstep.graphs.context import RunContext
 from lockstep.machine import (
     Machine,
     check_machine,
@@ -33,6 +32,7 @@ from lockstep.machine import (
     to_svg,
     write_png,
 )
+from lockstep.nodes.context import RunContext
 from lockstep.queue.config import QueueConfig, load_config
 from lockstep.queue.store import Job, JobQueue
 from lockstep.queue.worker import Worker

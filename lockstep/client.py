@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.errors import NodeTimeoutError
@@ -34,14 +34,10 @@ from lockstep.errors import (
     ThreadStateError,
 )
 from lockstep.graphs import workflow_machine, workflow_module
-from lockstep.graphs.context import RunContext, utcnow
 from lockstep.machine import decision_problem
 from lockstep.machine.compile import FAILURE_EVENT, TIMEOUT_EVENT, entry_of
+from lockstep.nodes.context import RunContext, utcnow
 from lockstep.state.machine import ArtifactRef, total_tokens
-
-if TYPE_CHECKING:
-    from lockstep.queue.config import QueueConfig
-    from lockstep.queue.store import JobQueue
 
 __all__ = [
     "Lockstep",
@@ -244,6 +240,16 @@ def start_payload(
     return thread_id, payload
 
 
+QueueFactory = Callable[["Lockstep", Any], Any]
+_queue_factory: QueueFactory | None = None
+
+
+def set_queue_factory(factory: QueueFactory) -> None:
+    """How `Lockstep.queue` opens a queue: registered by `lockstep.queue` on import."""
+    global _queue_factory
+    _queue_factory = factory
+
+
 class Lockstep:
     """Run, resume and inspect workflow threads stored behind one database URL.
 
@@ -258,7 +264,7 @@ class Lockstep:
         *,
         model: str | BaseChatModel | None = None,
         clock: Callable[[], datetime] | None = None,
-        config: QueueConfig | str | Path | None = None,
+        config: Any = None,
         **settings: Any,
     ) -> None:
         self.db = Database(database_url)
@@ -270,20 +276,20 @@ class Lockstep:
         self._saver: Any = None
         self._graphs: dict[str, Any] = {}
         self._config_source = config
-        self._queue: JobQueue | None = None
+        """The queue's configuration: a `QueueConfig` or a lockstep.yaml path (see `queue`)."""
+        self._queue: Any = None
 
     # -- plumbing --------------------------------------------------------------------------
 
     @property
-    def queue(self) -> JobQueue:
-        """The job queue on this database, configured from `config` (else `lockstep.yaml`)."""
+    def queue(self) -> Any:
+        """The job queue on this database (a `JobQueue`), configured from `config` (else
+        `lockstep.yaml`). The queue layer sits above the client and registers how to open
+        it (`set_queue_factory`) when it is imported, so the client never imports it."""
         if self._queue is None:
-            from lockstep.queue.config import QueueConfig, load_config
-            from lockstep.queue.store import JobQueue
-
-            source = self._config_source
-            config = source if isinstance(source, QueueConfig) else load_config(source)
-            self._queue = JobQueue(self.db, config, client=self)
+            if _queue_factory is None:
+                raise ConfigError("the job queue is not loaded: import lockstep.queue first")
+            self._queue = _queue_factory(self, self._config_source)
         return self._queue
 
     @property

@@ -28,11 +28,11 @@ from lockstep import Lockstep
 from lockstep.errors import ConfigError, TriggerError
 from lockstep.queue import JobQueue, load_config
 from lockstep.queue.config import parse_config
+from lockstep.queue.templates import render_mapping
 from lockstep.triggers.fires import fires
 from lockstep.triggers.notify import notifications
 from lockstep.triggers.scheduler import Scheduler, list_schedules, pause, resume
 from lockstep.triggers.signing import signature_headers
-from lockstep.triggers.templates import render_mapping
 from tests.servers import free_port, healthy
 from tests.test_queue import FLOWS, QueueEnv
 from tests.test_training import REQUEST as TRAINING_REQUEST

@@ -25,7 +25,7 @@ from typing_extensions import TypedDict
 
 from lockstep import MachineState, RunContext, compile_machine, load_machine
 from lockstep.errors import RequestError
-from lockstep.graphs.context import thread_of
+from lockstep.nodes.context import thread_of
 
 MACHINE = load_machine(Path(__file__).with_name("steps.yaml"))
 

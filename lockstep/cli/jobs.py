@@ -211,15 +211,20 @@ def worker(
     boundary (checkpointed) and go back to the queue."""
     import logging
 
+    import lockstep.triggers  # noqa: F401 - registers completion chains and notifications
+    from lockstep.queue.config import load_config
     from lockstep.queue.worker import Worker
+    from lockstep.triggers.scheduler import Scheduler
 
     logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s")
     with error_boundary():
         if concurrency < 1:
             raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")
         names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
+        loaded = load_config(config)
+        companion = Scheduler(db, config=loaded) if with_scheduler else None
         runner = Worker(
-            db, config=config, queues=names, concurrency=concurrency, scheduler=with_scheduler
+            db, config=loaded, queues=names, concurrency=concurrency, scheduler=companion
         )
         extra = ", with the scheduler" if with_scheduler else ""
         err.print(

@@ -22,8 +22,8 @@ from lockstep.cli.common import (
     who,
 )
 from lockstep.errors import ConfigError
-from lockstep.graphs.context import utcnow
 from lockstep.machine.spec import parse_duration
+from lockstep.nodes.context import utcnow
 from lockstep.queue.store import iso
 
 app = typer.Typer()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,14 @@ from langgraph.graph.state import CompiledStateGraph
 
 from lockstep.agents.faults import retry_policy
 from lockstep.errors import RequestError, SourcesError
-from lockstep.graphs.context import RunContext
 from lockstep.machine import compile_machine, load_machine
+from lockstep.machine.compile import NodeFn
 from lockstep.nodes.agent_research import aagent_research, agent_research
 from lockstep.nodes.brief_gates import HANDLERS, REVIEWS
+from lockstep.nodes.context import RunContext
 from lockstep.nodes.drafting import drafting
 from lockstep.nodes.intake import intake
-from lockstep.nodes.research import research
+from lockstep.nodes.research import DEFAULT_ROUND_TIMEOUT, research
 from lockstep.nodes.verification import verifying
 from lockstep.research.corpus import load_corpus
 from lockstep.state.brief import RESEARCH_MODES, BriefInput, BriefOutput, BriefState
@@ -33,14 +35,24 @@ __all__ = ["MACHINE", "build_graph", "check_inputs", "graph"]
 MACHINE = load_machine(Path(__file__).with_name("brief.yaml"))
 PARTIAL_WORK = ("outline", "sections", "draft")
 """State keys whose artifacts `abandon` saves as `incomplete` versions (the work in progress)."""
-NODES = {
+
+
+def _round_limit(state: str) -> float:
+    """A research state's declared `timeout`, bound into its node (nodes never import the
+    machine that runs them)."""
+    return MACHINE.states[state].timeout or DEFAULT_ROUND_TIMEOUT
+
+
+NODES: dict[str, NodeFn] = {
     "requested": intake,
-    "researching": research,
-    "agent_researching": agent_research,
+    "researching": partial(research, timeout=_round_limit("researching")),
+    "agent_researching": partial(agent_research, timeout=_round_limit("agent_researching")),
     "drafting": drafting,
     "verifying": verifying,
 }
-ASYNC_NODES = {"agent_researching": aagent_research}
+ASYNC_NODES = {
+    "agent_researching": partial(aagent_research, timeout=_round_limit("agent_researching"))
+}
 """Steps with an async twin, bound in graphs driven with `astream` so that LangGraph's
 `TimeoutPolicy` can bound them (it cannot cancel a sync node)."""
 

@@ -15,8 +15,8 @@ from langgraph.graph.state import CompiledStateGraph
 
 from lockstep.agents.faults import retry_policy
 from lockstep.errors import RequestError
-from lockstep.graphs.context import RunContext
 from lockstep.machine import compile_machine, load_machine
+from lockstep.nodes.context import RunContext
 from lockstep.nodes.digest import summarising
 from lockstep.state.digest import DigestInput, DigestOutput, DigestState
 

@@ -15,10 +15,10 @@ from pydantic import ValidationError
 
 from lockstep.agents.faults import retry_policy
 from lockstep.errors import RequestError
-from lockstep.graphs.context import RunContext
 from lockstep.machine import compile_machine, load_machine
 from lockstep.machine.compile import branch_node
 from lockstep.nodes import training as steps
+from lockstep.nodes.context import RunContext
 from lockstep.research.corpus import load_corpus
 from lockstep.state.training import TrainingInput, TrainingRequest, TrainingState
 

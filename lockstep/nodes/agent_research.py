@@ -31,8 +31,8 @@ from langgraph.runtime import Runtime
 
 from lockstep.agents.faults import TransientError
 from lockstep.agents.prompts import RESEARCH
-from lockstep.graphs.context import RunContext, context_of, thread_of
-from lockstep.nodes.research import research_report
+from lockstep.nodes.context import RunContext, context_of, thread_of
+from lockstep.nodes.research import DEFAULT_ROUND_TIMEOUT, research_report
 from lockstep.research.tools import ResearchDesk, research_tools, run_tool_call
 from lockstep.state.brief import AgentProgress, BriefState
 
@@ -136,10 +136,8 @@ class _Step:
         return {**self.update, "event": event, "agent": self.progress}
 
 
-def _begin(state: BriefState, runtime: Runtime[Any]) -> _Step | dict[str, Any]:
+def _begin(state: BriefState, runtime: Runtime[Any], timeout: float) -> _Step | dict[str, Any]:
     """Open this step: start a round, or stop on the round's time limit."""
-    from lockstep.graphs.brief import MACHINE
-
     ctx = context_of(runtime)
     now = ctx.clock()
     report = research_report(state, ctx)
@@ -169,7 +167,7 @@ def _begin(state: BriefState, runtime: Runtime[Any]) -> _Step | dict[str, Any]:
     elif started is None:  # a person chose to retry after the time limit
         update["research_started_at"] = now.isoformat()
     else:
-        limit = ctx.research_timeout or MACHINE.states[STATE].timeout or 600.0
+        limit = ctx.research_timeout or timeout
         if (now - datetime.fromisoformat(started)).total_seconds() > limit:
             return {"event": "timeout"}
     step = _Step(
@@ -186,9 +184,12 @@ def _begin(state: BriefState, runtime: Runtime[Any]) -> _Step | dict[str, Any]:
     return step
 
 
-def agent_research(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
-    """One agent step: a model turn or one tool call; raises the event that says what's next."""
-    step = _begin(state, runtime)
+def agent_research(
+    state: BriefState, runtime: Runtime[Any], *, timeout: float = DEFAULT_ROUND_TIMEOUT
+) -> dict[str, Any]:
+    """One agent step: a model turn or one tool call; raises the event that says what's next.
+    `timeout` is the round's limit (the state's declared `timeout`, bound by the graph)."""
+    step = _begin(state, runtime, timeout)
     if isinstance(step, dict):
         return step
     action = step.action()
@@ -199,10 +200,12 @@ def agent_research(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
     return step.after_model(step.ctx.invoke(step.messages, tools=research_tools(step.desk)))
 
 
-async def aagent_research(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
+async def aagent_research(
+    state: BriefState, runtime: Runtime[Any], *, timeout: float = DEFAULT_ROUND_TIMEOUT
+) -> dict[str, Any]:
     """The async twin: the model call is awaited (so a `TimeoutPolicy` can cancel it); the
     corpus and database work runs in a thread, off the event loop."""
-    step = await asyncio.to_thread(_begin, state, runtime)
+    step = await asyncio.to_thread(_begin, state, runtime, timeout)
     if isinstance(step, dict):
         return step
     action = step.action()

@@ -10,7 +10,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from lockstep.graphs.context import context_of, thread_of
+from lockstep.nodes.context import context_of, thread_of
 from lockstep.state.brief import BriefState
 from lockstep.state.machine import refs
 

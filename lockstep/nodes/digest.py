@@ -15,7 +15,7 @@ from langgraph.runtime import Runtime
 from lockstep.agents.faults import TransientError
 from lockstep.agents.prompts import DIGEST
 from lockstep.errors import ArtifactError
-from lockstep.graphs.context import context_of, thread_of
+from lockstep.nodes.context import context_of, thread_of
 from lockstep.state.digest import DigestState
 
 __all__ = ["summarising"]

@@ -14,7 +14,7 @@ from langgraph.runtime import Runtime
 
 from lockstep.agents.faults import TransientError
 from lockstep.agents.prompts import OUTLINE, REVISE, SECTION, Outline, format_evidence
-from lockstep.graphs.context import RunContext, context_of, thread_of
+from lockstep.nodes.context import RunContext, context_of, thread_of
 from lockstep.research.citations import normalise_ws
 from lockstep.state.brief import BriefState
 from lockstep.state.machine import refs

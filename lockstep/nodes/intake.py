@@ -7,7 +7,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from lockstep.graphs.context import context_of, thread_of
+from lockstep.nodes.context import context_of, thread_of
 from lockstep.state.brief import RESEARCH_MODES, BriefState
 
 __all__ = ["MAX_TOPIC_CHARS", "intake", "topic_problem"]

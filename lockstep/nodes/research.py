@@ -13,13 +13,17 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from lockstep.errors import SourcesError
-from lockstep.graphs.context import RunContext, context_of, thread_of
+from lockstep.nodes.context import RunContext, context_of, thread_of
 from lockstep.research.corpus import load_corpus, read_document, source_key
 from lockstep.research.quotes import sentences
 from lockstep.research.ranking import rank_documents, rank_quotes
 from lockstep.state.brief import BriefState, QueuedSource
 
 __all__ = ["research", "source_key"]
+
+
+DEFAULT_ROUND_TIMEOUT = 600.0
+"""Seconds a research round may run when its state declares no `timeout`."""
 
 
 def research_report(state: BriefState, ctx: RunContext) -> dict[str, Any]:
@@ -56,10 +60,13 @@ def _plan(state: BriefState, ctx: RunContext, report: dict[str, Any]) -> list[Qu
     return ranked[: ctx.max_sources]
 
 
-def research(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
-    """Plan a research round or read its next batch; raise the event that says what's next."""
-    from lockstep.graphs.brief import MACHINE
+def research(
+    state: BriefState, runtime: Runtime[Any], *, timeout: float = DEFAULT_ROUND_TIMEOUT
+) -> dict[str, Any]:
+    """Plan a research round or read its next batch; raise the event that says what's next.
 
+    `timeout` is the round's limit in seconds, the state's declared `timeout` (the graph binds
+    it); the run context's `research_timeout` overrides it."""
     ctx = context_of(runtime)
     thread = thread_of(runtime)
     now = ctx.clock()
@@ -76,7 +83,7 @@ def research(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
         started = now.isoformat()
         update["research_started_at"] = started
     else:
-        limit = ctx.research_timeout or MACHINE.states["researching"].timeout or 600.0
+        limit = ctx.research_timeout or timeout
         if (now - datetime.fromisoformat(started)).total_seconds() > limit:
             return {"event": "timeout", **update}
 

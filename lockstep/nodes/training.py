@@ -22,7 +22,7 @@ from lockstep.agents.prompts import (
     format_objectives,
 )
 from lockstep.errors import SourcesError
-from lockstep.graphs.context import RunContext, context_of, thread_of
+from lockstep.nodes.context import RunContext, context_of, thread_of
 from lockstep.research.corpus import load_corpus
 from lockstep.research.quotes import sentences
 from lockstep.research.ranking import rank_documents, rank_quotes

@@ -8,7 +8,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from lockstep.errors import SourcesError
-from lockstep.graphs.context import RunContext, context_of, thread_of
+from lockstep.nodes.context import RunContext, context_of, thread_of
 from lockstep.research.citations import verify
 from lockstep.research.corpus import load_corpus
 from lockstep.state.brief import BriefState

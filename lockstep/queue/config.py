@@ -26,7 +26,7 @@
     triggers: {...}                    # webhooks, schedules, approvals, completion chains
     workflows: {steps: steps, brief: {notify: {url: ...}}}
 
-The `triggers:` block and `notify:` are declared in `lockstep.triggers.config`. Errors name the
+The `triggers:` block and `notify:` are declared in `lockstep.queue.trigger_config`. Errors name the
 file and line of the offending entry.
 """
 
@@ -42,7 +42,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from lockstep.errors import ConfigError
 from lockstep.machine.spec import Machine, load_yaml, parse_duration
-from lockstep.triggers.config import (
+from lockstep.queue.trigger_config import (
     TRIGGER_TYPES,
     ApprovalTrigger,
     CompletionTrigger,

@@ -21,17 +21,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
+from lockstep.client import Lockstep, claim_gate, resume_payload
 from lockstep.db import Database
 from lockstep.errors import ConfigError, JobNotFound, RateLimited, SubmitRefused
-from lockstep.queue.config import QueueConfig, parse_priority
+from lockstep.queue.config import QueueConfig, load_config, parse_priority
 from lockstep.queue.limits import RateLimiter, limit_key
 
-if TYPE_CHECKING:
-    from lockstep.client import Lockstep
-
-__all__ = ["ACTIVE", "FINAL", "Job", "JobQueue", "iso"]
+__all__ = ["ACTIVE", "FINAL", "EndHook", "Job", "JobQueue", "iso", "on_job_end"]
 
 ACTIVE = ("queued", "running")
 """Statuses holding (or waiting for) a slot; a job at a human gate releases its slot."""
@@ -118,8 +117,35 @@ class Job:
         return data
 
 
+class EndHook(Protocol):
+    """What a job's end sets off, registered by a layer above the queue (the triggers
+    register completion chains and notifications) so that the queue never imports it."""
+
+    def prepare(self, queue: JobQueue, job: Job) -> Any:
+        """Read what the hook needs, outside the end's transaction; None: nothing to do."""
+
+    def ended(self, queue: JobQueue, job: Job, status: str, prepared: Any) -> None:
+        """Act inside the transaction that writes the end: its writes exist exactly when the
+        end does."""
+
+
+END_HOOKS: list[EndHook] = []
+
+
+def on_job_end(hook: EndHook) -> None:
+    """Register `hook` for every job end in this process (idempotent)."""
+    if hook not in END_HOOKS:
+        END_HOOKS.append(hook)
+
+
 class JobQueue:
     """The queue on one database with one configuration; shared by CLI, server and workers."""
+
+    @classmethod
+    def of(cls, client: Lockstep, config: QueueConfig | str | Path | None = None) -> JobQueue:
+        """The queue on `client`'s database, configured from `config` (else lockstep.yaml)."""
+        loaded = config if isinstance(config, QueueConfig) else load_config(config)
+        return cls(client.db, loaded, client=client)
 
     def __init__(
         self,
@@ -511,31 +537,18 @@ class JobQueue:
     @contextmanager
     def _ending(self, job: Job) -> Iterator[Callable[[str], None]]:
         """A transaction to end `job` in. The function it yields, called once the end is
-        written, fires the workflow's completion triggers and queues its notifications in the
-        same transaction: they exist exactly when the end does. The ended run's outputs are
-        read first, outside the transaction."""
-        previous = self._previous(job)
+        written, runs the registered end hooks (`on_job_end`) in the same transaction; what
+        they need is read first, outside it."""
+        prepared = [(hook, hook.prepare(self, job)) for hook in END_HOOKS]
+
+        def react(status: str) -> None:
+            ended = self.get(job.id)
+            for hook, state in prepared:
+                if state is not None:
+                    hook.ended(self, ended, status, state)
+
         with self.db.transaction():
-            yield lambda status: self._react(job, status, previous)
-
-    def _previous(self, job: Job) -> dict[str, Any] | None:
-        """What an ended job passes on (`previous` in templates), or None when nothing in the
-        configuration reacts to its workflow."""
-        if not self.config.reacts_to(job.workflow):
-            return None
-        from lockstep.triggers.chains import outputs_of
-
-        if self.client is None:
-            from lockstep.client import Lockstep
-
-            self.client = Lockstep(self.db.url, config=self.config)
-        return outputs_of(self.client, job)
-
-    def _react(self, job: Job, status: str, previous: dict[str, Any] | None) -> None:
-        if previous is not None:
-            from lockstep.triggers.chains import job_ended
-
-            job_ended(self, self.get(job.id), status, previous)
+            yield react
 
     def succeed(self, job: Job, worker: str, *, ran: float, outcome: str) -> bool:
         with self._ending(job) as react:
@@ -595,7 +608,15 @@ class JobQueue:
         self.event(
             job.id, "dead_lettered", {"queue": dlq, "attempts": job.attempts, "error": error}
         )
-        self._react(job, "dead_lettered", self._previous(job))
+        self._react_now(job, "dead_lettered")
+
+    def _react_now(self, job: Job, status: str) -> None:
+        """Run the end hooks for an end written by the caller's transaction (a reap)."""
+        ended = self.get(job.id)
+        for hook in END_HOOKS:
+            prepared = hook.prepare(self, job)
+            if prepared is not None:
+                hook.ended(self, ended, status, prepared)
 
     def stop(self, job: Job, worker: str, status: str, *, ran: float, reason: str) -> bool:
         """End a running job at a step boundary: `cancelled` or `timed_out` (final, resumable
@@ -691,8 +712,6 @@ class JobQueue:
     ) -> Job | None:
         """Resume a thread the queue owns by queueing its continuation (checked and claimed
         now, run by a worker); None when no job owns the thread (the caller runs it)."""
-        from lockstep.client import claim_gate, resume_payload
-
         job = self.of_thread(thread_id)
         if job is None or job.status == "succeeded":
             return None

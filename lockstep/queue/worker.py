@@ -26,15 +26,15 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from lockstep.client import Lockstep, ThreadStatus
 from lockstep.db import connection_lost
-from lockstep.errors import CallCancelled, LockstepError, StorageError
-from lockstep.graphs import workflow_machine
+from lockstep.errors import CallCancelled, ConfigError, LockstepError, StorageError
+from lockstep.graphs import WORKFLOWS, workflow_machine
 from lockstep.queue.config import QueueConfig, load_config
 from lockstep.queue.limits import RateLimiter, limit_key
-from lockstep.queue.store import Job, JobQueue
+from lockstep.queue.store import END_HOOKS, Job, JobQueue
 
 __all__ = ["JobStop", "Worker"]
 
@@ -64,6 +64,14 @@ def _is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, StorageError) or connection_lost(exc)
 
 
+class Companion(Protocol):
+    """Something that runs beside a worker's slots (the trigger scheduler)."""
+
+    def run(self, *, install_signals: bool = True) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 class Worker:
     """Claim and run jobs until `stop()` (SIGTERM/SIGINT), then drain: each running job stops
     at its next step boundary and goes back to the queue for another worker."""
@@ -77,7 +85,7 @@ class Worker:
         concurrency: int = 1,
         worker_id: str | None = None,
         model: Any = None,
-        scheduler: bool = False,
+        scheduler: Companion | None = None,
     ) -> None:
         self.config = config if isinstance(config, QueueConfig) else load_config(config)
         self.url = database_url
@@ -91,8 +99,14 @@ class Worker:
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
         self.processed = 0
-        self.with_scheduler = scheduler
-        """Also run the trigger scheduler (schedules, gate deadlines, notifications)."""
+        self.scheduler = scheduler
+        """Run beside the slots until the worker stops: the trigger scheduler (schedules, gate
+        deadlines, notifications), passed in by the layer above that owns it."""
+        if not END_HOOKS and any(self.config.reacts_to(w) for w in WORKFLOWS):
+            raise ConfigError(
+                "the configuration declares completion triggers or notify: targets, which need "
+                "lockstep.triggers loaded in this process: import lockstep (or lockstep.triggers)"
+            )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -115,12 +129,15 @@ class Worker:
         ]
         for t in slots:
             t.start()
-        scheduler = None
-        if self.with_scheduler:
-            from lockstep.triggers.scheduler import Scheduler, start_in_thread
-
-            scheduler = Scheduler(self.url, config=self.config)
-            ticking = start_in_thread(scheduler)
+        scheduler = self.scheduler
+        if scheduler is not None:
+            ticking = threading.Thread(
+                target=scheduler.run,
+                kwargs={"install_signals": False},
+                name="lockstep-scheduler",
+                daemon=True,
+            )
+            ticking.start()
         for t in slots:
             while t.is_alive():
                 t.join(0.2)

@@ -2,11 +2,15 @@
 and outbound notifications. Every trigger enqueues jobs through the queue, so its limits,
 retries and audit trail apply to triggered work too.
 
-The modules that touch the queue (`webhooks`, `scheduler`, `approvals`, `chains`, `notify`)
-are imported by name, not here: the queue's configuration imports `lockstep.triggers.config`.
+The declarations (`lockstep.queue.trigger_config`, `lockstep.queue.templates`) live in the
+queue layer, which loads them with its configuration; this package runs them. Importing it
+registers the job-end hook (`chains.FOLLOW_UPS`) with the queue, which fires completion
+triggers and queues notifications in each job's end transaction.
 """
 
-from lockstep.triggers.config import (
+from lockstep.queue.store import on_job_end
+from lockstep.queue.templates import render_mapping
+from lockstep.queue.trigger_config import (
     Action,
     ApprovalTrigger,
     CompletionTrigger,
@@ -15,7 +19,9 @@ from lockstep.triggers.config import (
     WebhookTrigger,
     WorkflowDecl,
 )
-from lockstep.triggers.templates import render_mapping
+from lockstep.triggers.chains import FOLLOW_UPS
+
+on_job_end(FOLLOW_UPS)
 
 __all__ = [
     "Action",

@@ -21,7 +21,7 @@ from lockstep.client import Lockstep, ThreadStatus, claim_gate, resume_payload
 from lockstep.errors import LockstepError, ThreadStateError
 from lockstep.queue.config import QueueConfig
 from lockstep.queue.store import Job, JobQueue
-from lockstep.triggers.config import ApprovalTrigger
+from lockstep.queue.trigger_config import ApprovalTrigger
 
 __all__ = ["deadline_of", "decide", "map_decision", "sweep_deadlines"]
 

@@ -1,7 +1,9 @@
 """What happens when a job ends: `workflow_complete` triggers start the next workflow, and the
 workflow's `notify:` targets get an event queued for delivery.
 
-`JobQueue` calls `job_ended` inside the transaction that records the job's end, so the next
+`FOLLOW_UPS`, registered with the queue when `lockstep.triggers` is imported, reads the
+ended run's outputs before the end (`prepare`) and calls `job_ended` inside the transaction
+that records it, so the next
 job (its `parent_id` is the ended job, which a cancel follows) and the notification rows are
 written exactly when the end is: a crash loses neither, and a lost lease (the end not written)
 starts neither. Each firing is claimed as `(trigger, <job>@<end event>)`, once per end.
@@ -23,7 +25,7 @@ from lockstep.errors import LockstepError
 from lockstep.queue.store import Job, JobQueue
 from lockstep.triggers.fires import fire
 
-__all__ = ["NOTIFY_EVENT", "chain_depth", "job_ended", "outputs_of"]
+__all__ = ["FOLLOW_UPS", "NOTIFY_EVENT", "chain_depth", "job_ended", "outputs_of"]
 
 MATCHES = {
     "success": ("succeeded",),
@@ -117,3 +119,20 @@ def job_ended(queue: JobQueue, job: Job, status: str, previous: dict[str, Any]) 
     event = NOTIFY_EVENT.get(status)
     if event is not None:
         enqueue(queue, job, event, context["previous"])
+
+
+class FollowUps:
+    """The queue's end hook: completion triggers and notifications of an ended job."""
+
+    def prepare(self, queue: JobQueue, job: Job) -> dict[str, Any] | None:
+        if not queue.config.reacts_to(job.workflow):
+            return None
+        if queue.client is None:
+            queue.client = Lockstep(queue.db.url, config=queue.config)
+        return outputs_of(queue.client, job)
+
+    def ended(self, queue: JobQueue, job: Job, status: str, prepared: Any) -> None:
+        job_ended(queue, job, status, prepared)
+
+
+FOLLOW_UPS = FollowUps()

@@ -18,8 +18,8 @@ from typing import Any
 
 from lockstep.errors import LockstepError, TriggerError
 from lockstep.queue.store import JobQueue, iso
-from lockstep.triggers.config import Action
-from lockstep.triggers.templates import render_mapping
+from lockstep.queue.templates import render_mapping
+from lockstep.queue.trigger_config import Action
 
 __all__ = ["Fire", "fire", "fires"]
 

@@ -38,11 +38,11 @@ from croniter import croniter
 from lockstep.client import Lockstep
 from lockstep.db import Database
 from lockstep.errors import ConfigError
-from lockstep.graphs.context import utcnow
+from lockstep.nodes.context import utcnow
 from lockstep.queue.config import QueueConfig, load_config
 from lockstep.queue.store import JobQueue
+from lockstep.queue.trigger_config import ScheduleTrigger
 from lockstep.triggers.approvals import sweep_deadlines
-from lockstep.triggers.config import ScheduleTrigger
 from lockstep.triggers.fires import Fire, fire, fires
 from lockstep.triggers.notify import deliver_due
 from lockstep.triggers.signing import TOLERANCE

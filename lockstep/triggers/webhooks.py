@@ -41,8 +41,8 @@ from jsonschema.validators import validator_for
 from lockstep.client import Lockstep
 from lockstep.errors import LockstepError, TriggerError, http_reply
 from lockstep.queue.config import QueueConfig, load_config
+from lockstep.queue.trigger_config import ApprovalTrigger, WebhookTrigger
 from lockstep.triggers.approvals import decide, map_decision
-from lockstep.triggers.config import ApprovalTrigger, WebhookTrigger
 from lockstep.triggers.fires import fire
 from lockstep.triggers.signing import (
     DELIVERY_HEADER,

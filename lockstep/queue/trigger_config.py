@@ -1,5 +1,8 @@
 """The `triggers:` block of lockstep.yaml and the `notify:` option of `workflows:` entries.
 
+Declarations only: they sit in the queue layer because the queue's configuration loads and
+checks them; `lockstep.triggers` (the layer above) runs them.
+
     triggers:
       brief_request:                       # POST /hooks/brief_request
         type: webhook
@@ -45,7 +48,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from lockstep.errors import ConfigError, TriggerError
 from lockstep.machine.spec import parse_duration
-from lockstep.triggers.templates import check_templates
+from lockstep.queue.templates import check_templates
 
 __all__ = [
     "TRIGGER_TYPES",
