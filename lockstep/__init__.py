@@ -8,7 +8,8 @@ from lockstep.agents.models import get_chat_model
 from lockstep.agents.offline import OfflineChatModel
 from lockstep.artifacts.store import Artifact, ArtifactStore, BlobStore
 from lockstep.checkpointers import open_async_checkpointer, open_checkpointer
-from lockstep.client import Lockstep, ThreadStatus
+from lockstep.client import Lockstep
+from lockstep.threads import ThreadStatus
 from lockstep.db import Database
 from lockstep.errors import (
     ArtifactError,

@@ -16,17 +16,11 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from lockstep.checkpointers import open_async_checkpointer
-from lockstep.client import (
-    Lockstep,
-    ThreadStatus,
-    claim_gate,
-    failure_route,
-    resume_payload,
-    start_payload,
-    status_of,
-)
+from lockstep.client import Lockstep, ThreadStatus
 from lockstep.errors import LockstepError, ThreadNotFound
+from lockstep.gates import claim_gate
 from lockstep.graphs import workflow_module
+from lockstep.threads import failure_route, resume_payload, start_payload, status_of
 
 __all__ = ["AsyncLockstep"]
 

@@ -24,8 +24,8 @@ from pydantic import PrivateAttr
 
 from lockstep import InvalidDecision, Lockstep, OfflineChatModel
 from lockstep.agents.faults import TransientError
-from lockstep.client import claim_gate
 from lockstep.errors import RequestError
+from lockstep.gates import claim_gate
 from lockstep.graphs import workflow_machine
 from lockstep.graphs.training import check_inputs
 from lockstep.training.checks import accessibility_report, alignment_gaps, objective_problems

@@ -78,7 +78,7 @@ def prune(
     db: DbOption = None,
 ) -> None:
     """Remove checkpoints of finished threads older than the cutoff, then unreferenced blobs."""
-    from lockstep.client import parse_age
+    from lockstep.retention import parse_age
 
     with error_boundary():
         report = open_client(db).prune(

@@ -24,11 +24,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from lockstep.client import Lockstep, claim_gate, resume_payload
+from lockstep.client import Lockstep
 from lockstep.db import Database
 from lockstep.errors import ConfigError, JobNotFound, RateLimited, SubmitRefused
+from lockstep.gates import claim_gate
 from lockstep.queue.config import QueueConfig, load_config, parse_priority
 from lockstep.queue.limits import RateLimiter, limit_key
+from lockstep.threads import resume_payload
 
 __all__ = ["ACTIVE", "FINAL", "EndHook", "Job", "JobQueue", "iso", "on_job_end"]
 

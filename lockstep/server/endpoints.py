@@ -128,9 +128,9 @@ def precheck(workflow: str, client: AsyncLockstep) -> Callable[[Request], Awaita
 async def _check_one(
     workflow: str, client: AsyncLockstep, principal: Principal, data: EndpointInput, thread: str
 ) -> None:
-    from lockstep.client import resume_payload
     from lockstep.graphs import workflow_module
     from lockstep.server.api import require
+    from lockstep.threads import resume_payload
 
     if data.resume is not None:
         require(principal, "approver")

@@ -17,11 +17,13 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from lockstep.client import Lockstep, ThreadStatus, claim_gate, resume_payload
+from lockstep.client import Lockstep, ThreadStatus
 from lockstep.errors import LockstepError, ThreadStateError
+from lockstep.gates import claim_gate
 from lockstep.queue.config import QueueConfig
 from lockstep.queue.store import Job, JobQueue
 from lockstep.queue.trigger_config import ApprovalTrigger
+from lockstep.threads import resume_payload
 
 __all__ = ["deadline_of", "decide", "map_decision", "sweep_deadlines"]
 
