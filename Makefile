@@ -4,6 +4,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEV    := $(VENV)/.installed-dev
+# `langgraph dev` runs from its own venv: langgraph-api pins jsonschema-rs<0.45, schemathesis
+# (in .venv) needs >=0.60, so one environment cannot hold both.
+LGVENV := .venv-langgraph
+LGDEV  := $(LGVENV)/.installed
 TOPIC  ?= Should Calder Bay cap and register short-term rentals?
 
 .PHONY: demo test lint format clean bench docs notebooks
@@ -20,6 +24,11 @@ $(DEV): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP) $@
 
+$(LGDEV): pyproject.toml
+	$(PYTHON) -m venv $(LGVENV)
+	$(LGVENV)/bin/python -m pip install --quiet -e . "langgraph-cli[inmem]==0.4.40"
+	touch $@
+
 demo: $(STAMP)
 	@THREAD=demo-$$(date +%Y%m%d-%H%M%S); \
 	$(VENV)/bin/lockstep run brief --topic "$(TOPIC)" --sources examples/corpus --thread-id $$THREAD && \
@@ -28,7 +37,7 @@ demo: $(STAMP)
 	echo && echo "== citations, checked again from the file against the corpus" && \
 	$(VENV)/bin/lockstep verify .lockstep/$$THREAD.md --sources examples/corpus
 
-test: $(DEV)
+test: $(DEV) $(LGDEV)
 	$(VENV)/bin/ruff check lockstep tests benchmarks docs
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
@@ -59,4 +68,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/overhead.py
 
 clean:
-	rm -rf $(VENV) .lockstep .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(LGVENV) .lockstep .pytest_cache .ruff_cache *.egg-info

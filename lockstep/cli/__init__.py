@@ -10,7 +10,10 @@ registered here, in one place.
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import typer
+import typer.core
 
 from lockstep.cli import artifacts, jobs, keys, recovery, runs, serve, threads, tools, triggers
 
@@ -21,8 +24,40 @@ app = typer.Typer(
     help="Run LangGraph workflows as checkpointed, guarded, resumable state machines.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
 )
+
+
+def _flag_type(self: typer.core.TyperOption, ctx: Any) -> str | None:
+    """No `<bool>` beside a flag in `--help`: a flag takes no value. (typer 0.29 prints the
+    type of every option and offers no setting for it, hence this one-method override.)"""
+    return None if self.is_flag else _option_type(self, ctx)
+
+
+_option_type = typer.core.TyperOption.display_type_rich
+typer.core.TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"lockstep {version('lockstep')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Run LangGraph workflows as checkpointed, guarded, resumable state machines."""
+
+
 for family in (runs, threads, tools, recovery, jobs, triggers, serve):
     app.add_typer(family.app)
 app.add_typer(artifacts.artifacts_app, name="artifacts")

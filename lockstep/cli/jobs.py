@@ -7,7 +7,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -25,7 +25,9 @@ from lockstep.cli.common import (
     training_inputs,
 )
 from lockstep.errors import ConfigError
-from lockstep.queue.store import Job, check_status, iso
+
+if TYPE_CHECKING:
+    from lockstep.queue.store import Job
 
 app = typer.Typer()
 
@@ -236,6 +238,8 @@ def worker(
 
 
 def _job_table(jobs: list[Job]) -> Table:
+    from lockstep.queue.store import iso
+
     table = Table("job", "workflow", "queue", "prio", "status", "tries", "thread", "submitted")
     for j in jobs:
         table.add_row(
@@ -281,7 +285,7 @@ def jobs(
 ) -> None:
     """List jobs, oldest first."""
     with error_boundary():
-        found = queue_client(db, config).queue.find(queue=queue, status=check_status(status))
+        found = queue_client(db, config).queue.find(queue=queue, status=_status(status))
     if as_json:
         out.print_json(json.dumps([_summary(j) for j in found]))
         return
@@ -398,3 +402,9 @@ def dlq_purge(
             raise ConfigError("name the jobs to purge, or pass --all")
         count = queue_client(db, config).queue.purge(job_ids or None)
     out.print(f"purged {count} dead-lettered job(s)")
+
+
+def _status(value: str | None) -> str | None:
+    from lockstep.queue.store import check_status
+
+    return check_status(value)

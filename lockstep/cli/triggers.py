@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,9 +23,6 @@ from lockstep.cli.common import (
     who,
 )
 from lockstep.errors import ConfigError
-from lockstep.machine.spec import parse_duration
-from lockstep.nodes.context import utcnow
-from lockstep.queue.store import iso
 
 app = typer.Typer()
 
@@ -50,6 +48,8 @@ def scheduler(
     logging.getLogger("lockstep.scheduler").setLevel(logging.INFO)
     with error_boundary():
         try:
+            from lockstep.machine.spec import parse_duration
+
             seconds = parse_duration(interval)
         except ValueError as exc:
             raise ConfigError(f"--interval: {exc}") from None
@@ -76,7 +76,7 @@ def schedules_list(
     from lockstep.triggers.scheduler import list_schedules
 
     with error_boundary():
-        rows = list_schedules(queue_client(db, config).queue, utcnow())
+        rows = list_schedules(queue_client(db, config).queue, _now())
     if as_json:
         out.print_json(json.dumps(rows))
         return
@@ -102,7 +102,7 @@ def _set_paused(
     from lockstep.triggers.scheduler import set_paused
 
     with error_boundary():
-        set_paused(queue_client(db, config).queue, name, paused, by=by or who(None), now=utcnow())
+        set_paused(queue_client(db, config).queue, name, paused, by=by or who(None), now=_now())
     out.print(f"{name}  {'paused' if paused else 'resumed'}")
 
 
@@ -140,7 +140,7 @@ def schedules_trigger_now(
     from lockstep.triggers.scheduler import trigger_now
 
     with error_boundary():
-        fired = trigger_now(queue_client(db, config).queue, name, by=by or who(None), now=utcnow())
+        fired = trigger_now(queue_client(db, config).queue, name, by=by or who(None), now=_now())
         if fired.job_id is None:
             raise ConfigError(fired.error or f"schedule {name!r} did not fire")
     if as_json:
@@ -196,7 +196,7 @@ def notifications(
     table = Table("created", "job", "event", "url", "status", "attempts", "last error")
     for r in rows:
         table.add_row(
-            (iso(r["created_at"]) or "")[:19],
+            _when(r["created_at"]),
             r["job_id"],
             r["event"],
             r["url"],
@@ -205,3 +205,11 @@ def notifications(
             escape(r["last_error"] or ""),
         )
     out.print(table)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()[:19] if ts is not None else ""

@@ -30,13 +30,31 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@cache
+def default_database() -> Database:
+    """The database a host that passes no context runs against: `LOCKSTEP_DATABASE_URL`, else
+    the embedded default (opened once per process, on first use: importing a graph opens
+    nothing)."""
+    return Database(None)
+
+
+@cache
+def default_artifacts() -> ArtifactStore:
+    """The artifact store beside `default_database()`."""
+    return ArtifactStore(default_database())
+
+
 @dataclass
 class RunContext:
-    """Services and limits a run's nodes use; one per client (not checkpointed)."""
+    """Services and limits a run's nodes use; one per client (not checkpointed).
 
-    db: Database
+    Every field has a default, so a host that passes no context or `{}` (`langgraph dev`,
+    LangGraph Platform, `graph.invoke(..., context={})`) gets one built from the
+    environment: `LOCKSTEP_DATABASE_URL` and `LOCKSTEP_MODEL`."""
+
+    db: Database = field(default_factory=default_database)
     """lockstep's tables; also the journal the compiler writes transitions to."""
-    artifacts: ArtifactStore
+    artifacts: ArtifactStore = field(default_factory=default_artifacts)
     """Where every output is stored."""
     model: BaseChatModel = field(default_factory=get_chat_model)
     """The chat model (`LOCKSTEP_MODEL`; offline by default)."""
@@ -105,8 +123,7 @@ class RunContext:
 
 @cache
 def _default_context() -> RunContext:
-    db = Database(os.environ.get("LOCKSTEP_DATABASE_URL"))
-    return RunContext(db=db, artifacts=ArtifactStore(db))
+    return RunContext()
 
 
 def context_of(runtime: Runtime[Any]) -> RunContext:
