@@ -108,11 +108,15 @@ def artifacts_show(
 def artifacts_diff(
     old: Annotated[str, typer.Argument(metavar="ID@V1")],
     new: Annotated[str, typer.Argument(metavar="ID@V2")],
+    as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Unified diff of two versions (text), or a key-level diff (JSON)."""
     with error_boundary():
         text = open_client(db).artifact_diff(old, new)
+    if as_json:
+        out.print_json(json.dumps({"old": old, "new": new, "identical": not text, "diff": text}))
+        return
     out.print(text or "(identical)", markup=False, end="" if text else "\n")
 
 

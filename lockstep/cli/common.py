@@ -7,6 +7,7 @@ does not pay for LangGraph.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -75,17 +76,47 @@ def error_boundary(thread_id: str | None = None) -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def open_client(db: str | None) -> Lockstep:
-    from lockstep.client import Lockstep
+def setup_logging() -> None:
+    """Log lines for long-running commands (`worker`, `scheduler`): lockstep's own at INFO
+    (one per job event), everything else at WARNING — bm25s sets its logger to DEBUG at import,
+    so the threshold sits on the handler, not on the loggers."""
+    import logging
 
-    return Lockstep(db)
+    class _Threshold(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            mine = record.name == "lockstep" or record.name.startswith("lockstep.")
+            return record.levelno >= (logging.INFO if mine else logging.WARNING)
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    handler.addFilter(_Threshold())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def open_client(db: str | None) -> Lockstep:
+    return queue_client(db, None)
 
 
 def queue_client(db: str | None, config: Path | None) -> Lockstep:
-    """A client whose `queue` reads the given configuration file."""
+    """A client whose `queue` reads the given configuration file (else lockstep.yaml)."""
+    import lockstep.queue
+    import lockstep.triggers  # noqa: F401 - the hooks the queue runs at job ends
     from lockstep.client import Lockstep
 
     return Lockstep(db, config=config)
+
+
+def report(st: ThreadStatus, client: Lockstep, as_json: bool) -> None:
+    """Where a run, resume or operator action left the thread: a status block and the path
+    taken, or the same as one JSON document."""
+    transitions = client.transitions(st.thread_id)
+    if as_json:
+        out.print_json(json.dumps({**st.to_dict(), "path": transitions}, default=str))
+        return
+    print_status(st)
+    out.print(f"path    {path_text(transitions)}")
 
 
 def who(by: str | None) -> str:
@@ -94,25 +125,39 @@ def who(by: str | None) -> str:
 
 
 class Progress:
-    """Prints each transition as the run takes it, with a spinner on the current step."""
+    """Prints each transition as the run takes it, under a live line naming the current step
+    and the time spent in it (a model call can take minutes). Quiet with `--json`."""
 
-    def __init__(self) -> None:
-        self.status = err.status("starting…")
+    def __init__(self, *, quiet: bool = False) -> None:
+        from rich.progress import Progress as Live
+        from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.quiet = quiet
+        self.live = Live(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=quiet,
+        )
+        self.task = self.live.add_task("starting…", total=None)
 
     def __enter__(self) -> Progress:
-        self.status.start()
+        self.live.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.status.stop()
+        self.live.stop()
 
     def __call__(self, node: str, update: Mapping[str, Any]) -> None:
         for t in update.get("transitions") or []:
-            err.print(
-                f"  [dim]{escape(t['from'])}[/dim] --{escape(t['event'])}--> "
-                f"[bold]{escape(t['to'])}[/bold]"
-            )
-            self.status.update(f"{escape(t['to'])}…")
+            if not self.quiet:
+                err.print(
+                    f"  [dim]{escape(t['from'])}[/dim] --{escape(t['event'])}--> "
+                    f"[bold]{escape(t['to'])}[/bold]"
+                )
+            self.live.reset(self.task, description=f"{escape(t['to'])}…")
 
 
 def print_status(st: ThreadStatus) -> None:
@@ -140,16 +185,46 @@ def path_text(transitions: list[dict[str, str]]) -> str:
 
 
 def print_gate(st: ThreadStatus) -> None:
+    """The gate, why the thread is there, what it asks the person to review, and how to
+    answer."""
     gate = st.gate or {}
     out.print(
         f"gate    [yellow]{escape(gate['gate'])}[/yellow] — {escape(gate.get('description', ''))}"
     )
+    if gate.get("reason"):
+        out.print(f"        why:       {escape(gate['reason'])}")
+    for line in review_lines(gate.get("review") or {}):
+        out.print(f"        {escape(line)}")
     out.print(f"        decisions: {escape(', '.join(gate['decisions']))}")
     if gate.get("deadline"):
         out.print(f"        deadline:  {gate['deadline']}")
     out.print(
         f"        continue with: lockstep resume {escape(st.thread_id)} --decision D --by NAME"
     )
+
+
+def review_lines(review: Mapping[str, Any], limit: int = 12) -> list[str]:
+    """A gate's review material as short lines: scalars as `key: value`, lists as bullets
+    (their `text` or `title` when items are mappings), artifact references left out (they
+    are one `lockstep show` away)."""
+    lines: list[str] = []
+    for key, value in review.items():
+        if value in (None, "", [], {}) or _is_ref(value):
+            continue
+        if isinstance(value, list):
+            lines.append(f"{key}:")
+            for item in value[:limit]:
+                text = item.get("text") or item.get("title") if isinstance(item, Mapping) else None
+                lines.append(f"  - {text if text is not None else item}")
+            if len(value) > limit:
+                lines.append(f"  … {len(value) - limit} more (--json shows all)")
+        elif not isinstance(value, Mapping):
+            lines.append(f"{key}: {value}")
+    return lines
+
+
+def _is_ref(value: Any) -> bool:
+    return isinstance(value, Mapping) and {"id", "version", "sha256"} <= set(value)
 
 
 def exit_for(st: ThreadStatus) -> None:

@@ -22,6 +22,7 @@ from lockstep.cli.common import (
     error_boundary,
     out,
     queue_client,
+    setup_logging,
     training_inputs,
 )
 from lockstep.errors import ConfigError
@@ -211,14 +212,13 @@ def worker(
 ) -> None:
     """Run jobs until SIGTERM/SIGINT, then drain: running jobs stop at their next step
     boundary (checkpointed) and go back to the queue."""
-    import logging
 
     import lockstep.triggers  # noqa: F401 - registers completion chains and notifications
     from lockstep.queue.config import load_config
     from lockstep.queue.worker import Worker
     from lockstep.triggers.scheduler import Scheduler
 
-    logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    setup_logging()
     with error_boundary():
         if concurrency < 1:
             raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")
@@ -329,6 +329,7 @@ def cancel(
         typer.Option(help="Seconds to wait for running jobs to stop (default: the config's)."),
     ] = None,
     by: Annotated[str | None, typer.Option(help="Who cancels (recorded).")] = None,
+    as_json: JsonOption = False,
     config: ConfigOption = None,
     db: DbOption = None,
 ) -> None:
@@ -344,10 +345,14 @@ def cancel(
         while pending and time.monotonic() < deadline:
             time.sleep(0.2)
             pending = [i for i in pending if jobs_queue.get(i).status == "running"]
-        for j in touched:
-            now = jobs_queue.get(j.id)
+        ended = [jobs_queue.get(j.id) for j in touched]
+    if as_json:
+        docs = [{**_summary(j), "stopping": j.id in pending} for j in ended]
+        out.print_json(json.dumps(docs, default=str))
+    else:
+        for now in ended:
             note = " (still stopping)" if now.id in pending else ""
-            out.print(f"{now.id}  {now.status}{note}")
+            out.print(f"{escape(now.id)}  {now.status}{note}")
     if pending:
         raise typer.Exit(1)
 

@@ -6,6 +6,7 @@ import json
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from lockstep.cli.common import (
@@ -25,6 +26,7 @@ def keys_create(
     roles: Annotated[
         str, typer.Option(help="Comma-separated: submitter, approver, operator, admin.")
     ] = "submitter",
+    as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Create a key and print it once."""
@@ -35,8 +37,11 @@ def keys_create(
         database = Database(db)
         key_id, key = create_key(database, user, [r.strip() for r in roles.split(",") if r.strip()])
         database.close()
-    err.print(f"key {key_id} for {user} ({roles}); it is shown only now:")
-    out.print(key)
+    if as_json:
+        out.print_json(json.dumps({"id": key_id, "user": user, "roles": roles, "key": key}))
+        return
+    err.print(f"key {key_id} for {escape(user)} ({escape(roles)}); it is shown only now:")
+    out.print(key, markup=False)
 
 
 @keys_app.command("list")

@@ -6,15 +6,15 @@ import json
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from lockstep.cli.common import (
     DbOption,
     JsonOption,
     error_boundary,
-    exit_for,
     open_client,
     out,
-    print_status,
+    report,
     who,
 )
 
@@ -30,13 +30,16 @@ def rollback(
     ] = None,
     reason: Annotated[str | None, typer.Option(help="Why (for the audit log).")] = None,
     by: Annotated[str | None, typer.Option(help="Who (for the audit log).")] = None,
+    as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Continue from an earlier checkpoint as a fork; later history is kept, marked superseded."""
     with error_boundary(thread_id):
-        st = open_client(db).rollback(thread_id, to=to, state=state, reason=reason, by=who(by))
-        print_status(st)
-        out.print(f"        continue with: lockstep resume {thread_id}")
+        client = open_client(db)
+        st = client.rollback(thread_id, to=to, state=state, reason=reason, by=who(by))
+        report(st, client, as_json)
+        if not as_json:
+            out.print(f"        continue with: lockstep resume {escape(thread_id)}")
 
 
 @app.command()
@@ -44,12 +47,14 @@ def escalate(
     thread_id: Annotated[str, typer.Argument(metavar="THREAD")],
     reason: Annotated[str, typer.Option(help="Why (for the audit log).")],
     by: Annotated[str | None, typer.Option(help="Who (for the audit log).")] = None,
+    as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Halt the thread and route it to the workflow's human review gate now."""
     with error_boundary(thread_id):
-        st = open_client(db).escalate(thread_id, reason=reason, by=who(by))
-        print_status(st)
+        client = open_client(db)
+        st = client.escalate(thread_id, reason=reason, by=who(by))
+        report(st, client, as_json)
 
 
 @app.command()
@@ -57,13 +62,14 @@ def abandon(
     thread_id: Annotated[str, typer.Argument(metavar="THREAD")],
     reason: Annotated[str, typer.Option(help="Why (for the audit log).")],
     by: Annotated[str | None, typer.Option(help="Who (for the audit log).")] = None,
+    as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Mark the thread abandoned, saving its work in progress as incomplete artifacts."""
     with error_boundary(thread_id):
-        st = open_client(db).abandon(thread_id, reason=reason, by=who(by))
-        print_status(st)
-    exit_for(st)
+        client = open_client(db)
+        st = client.abandon(thread_id, reason=reason, by=who(by))
+        report(st, client, as_json)
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from pathlib import Path
@@ -11,6 +12,7 @@ import typer
 
 from lockstep.cli.common import (
     DbOption,
+    JsonOption,
     Progress,
     ResearchModeOption,
     err,
@@ -18,8 +20,7 @@ from lockstep.cli.common import (
     exit_for,
     open_client,
     out,
-    path_text,
-    print_status,
+    report,
     training_inputs,
 )
 
@@ -34,6 +35,7 @@ def run_brief(
     sources: Annotated[list[Path], typer.Option(help="Folder of .md/.txt/.html sources.")],
     research_mode: ResearchModeOption = "locked",
     thread_id: Annotated[str | None, typer.Option(help="Thread ID (default: random).")] = None,
+    as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Research and write a policy brief; stops at completion, rejection or a human gate."""
@@ -41,7 +43,7 @@ def run_brief(
     with error_boundary(thread_id):
         client = open_client(db)
         err.print(f"thread {thread_id}")
-        with Progress() as progress:
+        with Progress(quiet=as_json) as progress:
             st = client.run(
                 "brief",
                 topic=topic,
@@ -50,8 +52,7 @@ def run_brief(
                 thread_id=thread_id,
                 on_update=progress,
             )
-        print_status(st)
-        out.print(f"path    {path_text(client.transitions(thread_id))}")
+        report(st, client, as_json)
     exit_for(st)
 
 
@@ -69,6 +70,7 @@ def run_training(
         Path | None, typer.Option(help="A YAML request file (options given here override it).")
     ] = None,
     thread_id: Annotated[str | None, typer.Option(help="Thread ID (default: random).")] = None,
+    as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Design an annual compliance course; stops at each approval gate."""
@@ -85,10 +87,9 @@ def run_training(
         )
         client = open_client(db)
         err.print(f"thread {thread_id}")
-        with Progress() as progress:
+        with Progress(quiet=as_json) as progress:
             st = client.run("training", thread_id=thread_id, on_update=progress, **inputs)
-        print_status(st)
-        out.print(f"path    {path_text(client.transitions(thread_id))}")
+        report(st, client, as_json)
     exit_for(st)
 
 
@@ -99,6 +100,7 @@ def resume(
     comment: Annotated[str | None, typer.Option(help="Comment for the decision.")] = None,
     by: Annotated[str | None, typer.Option(help="Who decides (for the audit log).")] = None,
     sources: Annotated[Path | None, typer.Option(help="Sources folder to add.")] = None,
+    as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
     """Continue a thread from its last checkpoint (a gate decision, or after a crash)."""
@@ -110,10 +112,13 @@ def resume(
             client, thread_id, decision, comment=comment, by=who, **extra
         )
         if job is not None:
+            if as_json:
+                out.print_json(json.dumps(job.to_dict(), default=str))
+                return
             out.print(f"job     {job.id} ({job.status}): the continuation runs on a worker")
             out.print(f"        follow it with: lockstep job {job.id}")
             return
-        with Progress() as progress:
+        with Progress(quiet=as_json) as progress:
             st = client.resume(
                 thread_id,
                 decision,
@@ -122,6 +127,5 @@ def resume(
                 on_update=progress,
                 **extra,
             )
-        print_status(st)
-        out.print(f"path    {path_text(client.transitions(thread_id))}")
+        report(st, client, as_json)
     exit_for(st)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from lockstep.cli.common import (
     DbOption,
+    err,
     error_boundary,
 )
 from lockstep.errors import ConfigError
@@ -68,4 +69,17 @@ def serve(
             config=config,
             scheduler=not no_scheduler,
         )
-        uvicorn.run(application, host=host, port=port, log_level="warning")
+
+        class Announcing(uvicorn.Server):
+            """uvicorn's server, printing its address once its sockets are bound (uvicorn's
+            own line is an INFO log, hidden at log level warning)."""
+
+            async def startup(self, sockets: Any = None) -> None:
+                await super().startup(sockets)
+                for s in self.servers if self.started else ():
+                    for sock in s.sockets:
+                        address, bound = sock.getsockname()[:2]
+                        shown = f"[{address}]" if ":" in address else address
+                        err.print(f"serving on http://{shown}:{bound} (API docs at /docs)")
+
+        Announcing(uvicorn.Config(application, host=host, port=port, log_level="warning")).run()

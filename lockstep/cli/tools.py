@@ -58,6 +58,7 @@ def verify(
 def diagram(
     workflow: Annotated[str, typer.Argument(help="Workflow name, e.g. brief.")],
     png: Annotated[Path | None, typer.Option(help="Also write a PNG here (offline).")] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Print the workflow's state machine as Mermaid; `--png FILE` renders it offline."""
     from lockstep.graphs import workflow_module
@@ -65,7 +66,11 @@ def diagram(
 
     with error_boundary():
         machine = workflow_module(workflow).MACHINE
-        out.print(to_mermaid(machine), markup=False, end="")
         if png is not None:
             write_png(machine, png)
-            err.print(f"wrote {png}")
+            err.print(f"wrote {escape(str(png))}")
+        if as_json:
+            doc = {"workflow": workflow, "mermaid": to_mermaid(machine), "png": png and str(png)}
+            out.print_json(json.dumps(doc))
+            return
+        out.print(to_mermaid(machine), markup=False, end="")

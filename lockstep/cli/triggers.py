@@ -20,6 +20,7 @@ from lockstep.cli.common import (
     error_boundary,
     out,
     queue_client,
+    setup_logging,
     who,
 )
 from lockstep.errors import ConfigError
@@ -40,12 +41,10 @@ def scheduler(
 ) -> None:
     """Fire due schedules (once each, however many schedulers run), answer gates past their
     deadline and deliver notifications, every tick until SIGTERM/SIGINT."""
-    import logging
 
     from lockstep.triggers.scheduler import Scheduler
 
-    logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("lockstep.scheduler").setLevel(logging.INFO)
+    setup_logging()
     with error_boundary():
         try:
             from lockstep.machine.spec import parse_duration

@@ -33,7 +33,11 @@ def register_workflow(name: str, module: str) -> None:
 def workflow_module(name: str) -> ModuleType:
     """The module of a named workflow; an unknown name lists the known ones."""
     if name not in WORKFLOWS:
-        raise ConfigError(f"unknown workflow {name!r}: use one of {', '.join(sorted(WORKFLOWS))}")
+        raise ConfigError(
+            f"unknown workflow {name!r}: use one of {', '.join(sorted(WORKFLOWS))}, or register "
+            f"yours in lockstep.yaml (workflows: {{{name}: your_package.module}}, read with "
+            "--config or $LOCKSTEP_CONFIG) or with lockstep.graphs.register_workflow()"
+        )
     return importlib.import_module(WORKFLOWS[name])
 
 

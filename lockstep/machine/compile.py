@@ -70,6 +70,21 @@ def now_iso(runtime: Runtime[Any]) -> str:
     return _clock(runtime).isoformat()
 
 
+def entry_reason(state: Mapping[str, Any]) -> str | None:
+    """Why the thread is where it is, from its transition log: the step and the event that
+    brought it here, with the recorded error when a step failed or timed out. A gate shows
+    this, so a person sees the actual reason rather than every reason the gate may have."""
+    log = state.get("transitions") or []
+    if not log:
+        return None
+    last = log[-1]
+    reason = f"{last['from']} raised {last['event']}"
+    error = state.get("error")
+    if last["event"] in (FAILURE_EVENT, TIMEOUT_EVENT) and error:
+        reason += f": {error}"
+    return reason
+
+
 def gate_deadline(machine: Machine, gate: str, state: Mapping[str, Any]) -> str | None:
     """Absolute UTC deadline of a gate: the time the thread entered it plus its timeout.
 
@@ -275,6 +290,7 @@ def _gate_node(
             "comment_required": list(decl.comment_required),
             "requires": {k: list(v) for k, v in decl.requires.items()},
             "deadline": gate_deadline(machine, name, state),
+            "reason": entry_reason(state),
             "review": dict(review(state, runtime)) if review else {},
         }
         while True:

@@ -14,6 +14,7 @@ plus a transaction-scoped advisory lock when a concurrency or start-rate limit m
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 import uuid
@@ -33,6 +34,9 @@ from lockstep.queue.limits import RateLimiter, limit_key
 from lockstep.threads import resume_payload
 
 __all__ = ["ACTIVE", "FINAL", "EndHook", "Job", "JobQueue", "iso", "on_job_end"]
+
+log = logging.getLogger("lockstep.jobs")
+"""One line per job event (`lockstep worker` shows them at INFO)."""
 
 ACTIVE = ("queued", "running")
 """Statuses holding (or waiting for) a slot; a job at a human gate releases its slot."""
@@ -173,6 +177,7 @@ class JobQueue:
             "INSERT INTO lockstep_job_events (job_id, at, kind, detail) VALUES (?, ?, ?, ?)",
             (job_id, self.clock(), kind, json.dumps(dict(detail or {}), default=str)),
         )
+        log.info("job %s %s %s", job_id, kind, json.dumps(dict(detail or {}), default=str))
 
     def events(self, job_id: str, *, after: int = 0) -> list[dict[str, Any]]:
         rows = self.db.query(
