@@ -341,7 +341,9 @@ def show(
     with _errors(thread_id):
         meta, content = _client(db).artifact(thread_id, artifact)
         if open_:
-            out.print(_preview(content, to or Path(".lockstep/preview") / thread_id))
+            from lockstep.training.preview import build_preview  # the course beside an LMS
+
+            out.print(build_preview(content, to or Path(".lockstep/preview") / thread_id))
             return
         if meta.format == "zip":
             raise ConfigError(f"{meta.name} is a zip archive: preview it with --open")

@@ -611,7 +611,7 @@ def _item(
         )
     else:
         wrong = list(dict.fromkeys(misread + [o.say() for o in others[:1]]))[:3]
-        stem = f"Which of these is exactly what the {line['title']} says?"
+        stem = f"Which of these is exactly what the {line['title']} says? ({name} is checking.)"
     options, answer = _options(rule.say(), list(dict.fromkeys(wrong))[:3], seed)
     return {
         "id": qid, "objectives": [obj["id"]], "type": "choice", "stem": stem,
