@@ -52,14 +52,14 @@ class LMS:
         lms = self
 
         class Handler(SimpleHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 commit = json.loads(body)
                 commit["final"] = "final=true" in self.path
                 lms.commits.append(commit)
                 self._reply(200, b'{"result": true, "errorCode": 0}')
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if self.path.startswith("/lms/state"):
                     state = lms.commits[-1] if lms.commits else {}
                     self._reply(200 if state else 404, json.dumps(state).encode())
@@ -218,8 +218,9 @@ def _take_course(browser: Any, data: bytes, tmp: Path, screenshot: Path | None) 
         )
         assert frame.locator("#quiz").is_visible()  # back where the learner left off
         last = key[-1]
-        assert frame.locator(f'input[name="{last["id"]}"]:checked').get_attribute("value") == (
-            suspended["answers"][last["id"]]
+        assert (
+            frame.locator(f'input[name="{last["id"]}"]:checked').get_attribute("value")
+            == (suspended["answers"][last["id"]])
         )
         assert frame.get_by_role("button", name="Try again").is_visible()
         frame.get_by_role("button", name="Try again").click()

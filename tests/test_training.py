@@ -421,7 +421,8 @@ def test_scorm_structure() -> None:
             {"id": "M2", "title": "Bribes", "body": "<h1>Bribes</h1>"},
         ],
         "assessments": [
-            {"id": "Q1", "objectives": ["O1"], "stem": "Which?", "options": ["a", "b"], "answer": 1},
+            {"id": "Q1", "objectives": ["O1"], "stem": "Which?", "options": ["a", "b"],
+             "answer": 1},
             {"id": "Q2", "objectives": ["O1"], "type": "true-false", "stem": "True?",
              "options": ["True", "False"], "answer": 0},
         ],
@@ -514,8 +515,12 @@ def test_preview_folder(tmp_path: Path) -> None:
     (runtime / "scorm12.min.js").write_text("this.Scorm12API = function () {};")
     page = build_preview(data, tmp_path / "preview", runtime=runtime)
     assert page == tmp_path / "preview" / "lms.html"
-    assert "Scorm12API" in page.read_text() and 'src="scorm-again/scorm12.min.js"' in page.read_text()
-    assert (tmp_path / "preview" / "course" / "index.html").read_text().startswith("<!DOCTYPE html>")
+    assert (
+        "Scorm12API" in page.read_text() and 'src="scorm-again/scorm12.min.js"' in page.read_text()
+    )
+    assert (
+        (tmp_path / "preview" / "course" / "index.html").read_text().startswith("<!DOCTYPE html>")
+    )
     assert (tmp_path / "preview" / "scorm-again" / "scorm12.min.js").is_file()
     with pytest.raises(ConfigError, match="not empty"):
         build_preview(data, tmp_path / "preview", runtime=runtime)
@@ -586,8 +591,8 @@ def test_a_reviewers_comment_changes_the_named_objective(tmp_path: Path) -> None
         before = st.gate["review"]["objectives"]
         assert not any("vouchers" in o["quote"] for o in before)
         st = client.resume(
-            st.thread_id, "rejected", comment="O3 should be about gifts of cash or vouchers instead",
-            by="ana",
+            st.thread_id, "rejected", by="ana",
+            comment="O3 should be about gifts of cash or vouchers instead",
         )  # fmt: skip
         after = st.gate["review"]["objectives"]
     assert [o["id"] for o in after] == [o["id"] for o in before]

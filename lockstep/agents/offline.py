@@ -442,15 +442,19 @@ _LEVELS = (
 )
 _NAMES = ("Priya", "Tom", "Amara", "Luis", "Mei", "Sam", "Jonas", "Fatima")
 _STOP = frozenset(
-    "the a an and or of to in on for with that this should instead about rule objective "
-    "module please make more less than from into its it is be not".split()
-)
+    {"the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "with", "that", "this",
+     "should", "instead", "about", "rule", "objective", "module", "please", "make", "more",
+     "less", "than", "from", "into", "its", "it", "is", "be", "not"}
+)  # fmt: skip
 _WHY = (
     (r"\breport", "Reporting quickly lets the Compliance Office act while the facts are fresh."),
     (r"\b(?:record|register)", "A written record shows later what happened and who decided."),
     (r"\b(?:declare|update)", "Declaring lets someone else judge a conflict before it counts."),
     (r"\b(?:approve|check|sign)", "A second person's check means nobody decides alone."),
-    (r"\b(?:accept|refuse|offer)", "Gifts and payments can sway a decision, or look as if they did."),
+    (
+        r"\b(?:accept|refuse|offer)",
+        "Gifts and payments can sway a decision, or look as if they did.",
+    ),
     (r"\btake part", "Stepping back keeps decisions fair, and seen to be fair."),
 )
 _OBJECT = re.compile(r"\b(?:any|every|each)\s+(.+?)(?=\s+(?:to|within|before|from|in|that|while|"

@@ -15,8 +15,8 @@ from typing import Any
 __all__ = [
     "BLOOM_VERBS",
     "accessibility_report",
-    "broken_links",
     "alignment_gaps",
+    "broken_links",
     "flesch_kincaid_grade",
     "objective_problems",
 ]
@@ -56,8 +56,11 @@ def broken_links(design: dict[str, Any]) -> list[str]:
     links = [
         (m.get("id", "?"), unescape(h)) for m in modules for h in _HREF.findall(m.get("body", ""))
     ]
-    links += [(a.get("id", "?"), str(l.get("href", ""))) for a in design.get("activities", [])
-              for l in a.get("links", [])]  # fmt: skip
+    links += [
+        (a.get("id", "?"), str(link.get("href", "")))
+        for a in design.get("activities", [])
+        for link in a.get("links", [])
+    ]
     problems = []
     for owner, href in links:
         if _EXTERNAL.match(href):

@@ -44,7 +44,7 @@ def scorm_again(prefix: Path = NPM_PREFIX) -> Path:
             f"scorm-again@{SCORM_AGAIN}` (npm comes with Node.js)"
         )
     prefix.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(  # noqa: S603 - npm from PATH, fixed arguments
+    proc = subprocess.run(
         [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--silent",
          f"scorm-again@{SCORM_AGAIN}"],
         capture_output=True, text=True, timeout=600, check=False,

@@ -25,12 +25,8 @@ _DEFINITION = re.compile(
     re.I,
 )
 _EVERYONE = {"you", "we", "staff", "all staff", "employees", "all employees", "everyone"}
-_WORDS = {
-    w: n
-    for n, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve".split()
-    )
-}
+_NUMBER_WORDS = "zero one two three four five six seven eight nine ten eleven twelve"
+_WORDS = {w: n for n, w in enumerate(_NUMBER_WORDS.split())}
 _NUMBER = re.compile(r"\b(\d+|" + "|".join(_WORDS) + r")\b(?=\s+\w)", re.I)
 _TIMEFRAME = re.compile(
     r"\bwithin\s+\S+\s+(?:working\s+|calendar\s+|business\s+)?(?:hours?|days?|weeks?|months?)\b",
@@ -56,7 +52,9 @@ class Rule:
     def negative(self) -> bool:
         return bool(re.search(r"\b(?:not|never|prohibited)\b", self.modal, re.I))
 
-    def say(self, actor: str | None = None, modal: str | None = None, duty: str | None = None) -> str:
+    def say(
+        self, actor: str | None = None, modal: str | None = None, duty: str | None = None
+    ) -> str:
         """The rule as one sentence, with any part replaced."""
         text = f"{actor or self.actor} {modal or self.modal} {duty or self.duty}".strip()
         return text[0].upper() + text[1:] + "."

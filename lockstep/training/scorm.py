@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-
 __all__ = ["MASTERY_SCORE", "SCHEMAS", "build_package", "package_problems", "schema_problems"]
 
 MASTERY_SCORE = 80
@@ -121,7 +120,9 @@ def course_page(design: dict[str, Any]) -> str:
     nav.append('<li><a href="#quiz">Knowledge check</a></li>')
     sections = []
     for n, m in enumerate(modules):
-        after = modules[n + 1] if n + 1 < len(modules) else {"id": "quiz", "title": "Knowledge check"}
+        after = (
+            modules[n + 1] if n + 1 < len(modules) else {"id": "quiz", "title": "Knowledge check"}
+        )
         sections.append(
             f'<section id="{escape(m["id"])}" class="page">\n{m.get("body", "")}\n'
             f'<p class="next"><a href="#{escape(after["id"])}">Next: {escape(after["title"])}'
@@ -174,7 +175,8 @@ def _manifest(design: dict[str, Any], identifier: str) -> bytes:
     )
     for name in ("index.html", *RUNTIME):
         ET.SubElement(resource, f"{_CP}file", {"href": name})
-    return ET.tostring(manifest, encoding="utf-8", xml_declaration=True)
+    xml: bytes = ET.tostring(manifest, encoding="utf-8", xml_declaration=True)
+    return xml
 
 
 def build_package(design: dict[str, Any], identifier: str) -> bytes:
