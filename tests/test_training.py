@@ -226,7 +226,10 @@ def test_design_loops_escalate_and_resume(db_url: str) -> None:
         link = next(c for c in report["checks"] if c["name"] == "link_text")
         assert link["ok"] is False and "click here" in link["problems"][0]
         anchors = next(c for c in report["checks"] if c["name"] == "links_resolve")
-        assert anchors["problems"] == ["M1: link '#policy' points to nothing in the course"]
+        assert anchors["problems"] == [
+            "M1: link '#policy' points to nothing in the course",
+            "A1: link '#policy' points to nothing in the course",
+        ]
         assert {c["name"] for c in report["checks"]} == {
             "alt_text",
             "captions_or_transcript",
