@@ -161,9 +161,41 @@ def queue_section() -> str:
     return "\n".join(out) + "\n"
 
 
+COURSE = """## The training course (SCORM 1.2)
+
+`exporting` writes one SCORM 1.2 package: `imsmanifest.xml`, one course SCO (`index.html`, with
+`scorm.js` and `course.css` from `lockstep/training/static/`) and the four SCORM 1.2 schema files
+the manifest is validated against (`lockstep.training.scorm.package_problems`).
+
+- **One SCO for the whole course**, not one per module: SCORM 1.2 has no sequencing or rollup,
+  so with several SCOs each LMS decides on its own how their statuses and scores make a course
+  result (many report only the last SCO). One SCO gives every LMS one status and one score.
+- **The runtime** finds the LMS's `API` through the parent/opener chain, calls `LMSInitialize`,
+  greets the learner from `cmi.core.student_name`, keeps the page and the answers in
+  `cmi.core.lesson_location` and `cmi.suspend_data` (a later launch resumes there), scores the
+  quiz in the page and records `cmi.core.score.raw/min/max`, `lesson_status` passed or failed
+  against the mastery score (80), one `cmi.interactions.n` per answer and
+  `cmi.core.session_time` (HHHH:MM:SS.SS), then `LMSCommit` and `LMSFinish`.
+- **The answer key** is data inside the SCO, never in the manifest. SCORM 1.2 scores in the
+  learner's browser, so a determined learner can read it: it is kept out of the LMS's
+  catalogue, it is not a secret.
+- **Each module** teaches one obligation from the policies (definitions and scope sentences are
+  context): the rule, why it exists, an example at work and an unscored practice question. Quiz
+  items mix scenarios, true/false and which-of-these; wrong options are misreadings of the
+  policies' own rules (another rule, a swapped actor or deadline, a near-miss number).
+- **Preview**: `lockstep show THREAD --artifact package --open` unpacks the course beside
+  `lms.html`, a one-page LMS running scorm-again's `Scorm12API` as `window.API`; serve that folder
+  (`python -m http.server --directory FOLDER`) and open `lms.html`. `tests/test_scorm_runtime.py`
+  takes the course in the same page in Chromium, once failing and once passing after a resume.
+
+![The course in the preview LMS: a module's practice question with feedback](training-course.png)
+"""
+
+
 def render() -> str:
     parts = [INTRO]
     parts += [machine_section(workflow_machine(name)) for name in sorted(WORKFLOWS)]
+    parts.append(COURSE)
     parts.append(queue_section())
     parts.append(artifact_section())
     return "\n".join(parts)

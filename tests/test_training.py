@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -29,7 +30,7 @@ from lockstep.gates import claim_gate
 from lockstep.graphs import workflow_machine
 from lockstep.graphs.training import check_inputs
 from lockstep.training.checks import accessibility_report, alignment_gaps, objective_problems
-from lockstep.training.scorm import build_package, package_problems
+from lockstep.training.scorm import SCHEMAS, build_package, package_problems
 from tests.conftest import ROOT
 
 POLICIES = ROOT / "examples" / "training-policies"
@@ -121,7 +122,7 @@ def test_happy_path_with_both_gates_answered_from_new_processes(db_url: str) -> 
         _took(client, "h1")
         meta, data = client.artifact("h1", "package")
         assert meta.format == "zip" and package_problems(data) == []
-        assert {"module-1.html", "quiz.html", "imsmanifest.xml"} <= set(
+        assert {"index.html", "scorm.js", "course.css", "imsmanifest.xml", *SCHEMAS} == set(
             zipfile.ZipFile(io.BytesIO(data)).namelist()
         )
         ancestors = {a["name"] for a in client.lineage(f"{meta.id}@{meta.version}")["ancestors"]}
@@ -224,6 +225,11 @@ def test_design_loops_escalate_and_resume(db_url: str) -> None:
         report = client.artifacts.json(client.artifacts.latest(st.thread_id, "accessibility"))
         link = next(c for c in report["checks"] if c["name"] == "link_text")
         assert link["ok"] is False and "click here" in link["problems"][0]
+        anchors = next(c for c in report["checks"] if c["name"] == "links_resolve")
+        assert anchors["problems"] == [
+            "M1: link '#policy' points to nothing in the course",
+            "A1: link '#policy' points to nothing in the course",
+        ]
         assert {c["name"] for c in report["checks"]} == {
             "alt_text",
             "captions_or_transcript",
@@ -231,6 +237,7 @@ def test_design_loops_escalate_and_resume(db_url: str) -> None:
             "heading_order",
             "reading_level",
             "link_text",
+            "links_resolve",
         }
         st = client.resume(st.thread_id, "abandon", by="boss")
         assert st.status == "abandoned"
@@ -380,13 +387,20 @@ def test_checks_against_crafted_bad_designs() -> None:
     assert len(problems["no_colour_only_instructions"]) == 2
     assert problems["heading_order"] == ["M1: h3 follows h1"]
     assert problems["link_text"] == ["M1: link text 'Click here'", "A1: link text 'here'"]
+    assert problems["links_resolve"] == [
+        "M1: link '/policy' points to nothing in the course",
+        "A1: link '#' points to nothing in the course",
+    ]
+    policy_anchor = {"modules": [{"id": "M1", "body": '<a href="#policy">Read the policy</a>'}]}
+    assert accessibility_report(policy_anchor, reading_grade=12)["ok"] is False
     assert problems["reading_level"] and "above the audience's 1" in problems["reading_level"][0]
     fixed = {
         "modules": [
             {
                 "id": "M1",
                 "body": "<h1>Gifts</h1><h2>Detail</h2><p>Say no to cash.</p>"
-                '<p><a href="/policy">Gifts policy</a></p>',
+                '<p id="rule">No cash.</p><p><a href="#rule">The rule on cash</a></p>'
+                '<p><a href="#quiz">Knowledge check</a></p>',
                 "media": [{"type": "image", "src": "p.png", "alt": "Poster: say no"}],
             }
         ],
@@ -403,22 +417,36 @@ def test_checks_against_crafted_bad_designs() -> None:
 
 def test_scorm_structure() -> None:
     design = {
-        "title": "Gifts",
+        "title": "Gifts </script><b>",
         "objectives": [{"id": "O1"}],
         "modules": [
             {"id": "M1", "title": "Gifts", "body": "<h1>Gifts</h1>"},
             {"id": "M2", "title": "Bribes", "body": "<h1>Bribes</h1>"},
         ],
         "assessments": [
-            {"id": "Q1", "objectives": ["O1"], "stem": "Which?", "options": ["a", "b"], "answer": 1}
+            {"id": "Q1", "objectives": ["O1"], "stem": "Which?", "options": ["a", "b"],
+             "answer": 1},
+            {"id": "Q2", "objectives": ["O1"], "type": "true-false", "stem": "True?",
+             "options": ["True", "False"], "answer": 0},
         ],
-    }
+    }  # fmt: skip
     data = build_package(design, "course-1")
     assert package_problems(data) == []
     assert build_package(design, "course-1") == data  # deterministic
-    manifest = zipfile.ZipFile(io.BytesIO(data)).read("imsmanifest.xml").decode()
+    zf = zipfile.ZipFile(io.BytesIO(data))
+    manifest = zf.read("imsmanifest.xml").decode()
     assert "<schemaversion>1.2</schemaversion>" in manifest
-    assert 'ref="Q1" answer="1" objectives="O1"' in manifest
+    assert "<adlcp:masteryscore>80</adlcp:masteryscore>" in manifest
+    assert manifest.count('adlcp:scormtype="sco"') == 1  # one course SCO
+    assert "answer" not in manifest and "Q1" not in manifest  # no answer key in the manifest
+    page = zf.read("index.html").decode()
+    assert "Gifts &lt;/script&gt;&lt;b&gt;" in page and "</script><b>" not in page
+    data_block = page.split('id="course-data">')[1].split("</script>")[0]
+    key = json.loads(data_block)["questions"]
+    assert [(q["id"], q["type"], q["answer"]) for q in key] == [
+        ("Q1", "choice", "b"), ("Q2", "true-false", "t"),
+    ]  # fmt: skip
+    assert '<a href="#M2">Next: Bribes</a>' in page and '<a href="#quiz">' in page
 
     def repack(drop: str | None = None, edit: tuple[str, str] | None = None) -> bytes:
         src = zipfile.ZipFile(io.BytesIO(data))
@@ -433,15 +461,25 @@ def test_scorm_structure() -> None:
                 zf.writestr(name, body)
         return out.getvalue()
 
-    assert package_problems(repack(drop="quiz.html")) == ["href quiz.html is not in the package"]
-    assert package_problems(repack(edit=("RES-M2", "RES-M1"))) == [
-        "identifiers are not unique: RES-M1"
+    assert package_problems(repack(drop="scorm.js")) == ["href scorm.js is not in the package"]
+    assert package_problems(repack(edit=("ITEM-COURSE", "RES-COURSE"))) == [
+        "identifiers are not unique: RES-COURSE"
     ]
     assert package_problems(repack(edit=(">1.2<", ">2004<"))) == [
         "metadata/schemaversion must be '1.2'"
     ]
     assert package_problems(repack(drop="imsmanifest.xml")) == ["imsmanifest.xml is missing"]
     assert package_problems(b"not a zip") == ["not a zip file"]
+    # the XSDs catch what the structural checks do not
+    assert package_problems(repack(drop="adlcp_rootv1p2.xsd")) == [
+        "schema file adlcp_rootv1p2.xsd is missing"
+    ]
+    bad_type = package_problems(repack(edit=('scormtype="sco"', 'scormtype="lesson"')))
+    assert bad_type[0].startswith("resource RES-COURSE has no adlcp:scormtype")
+    bad_id = package_problems(repack(edit=("RES-COURSE", "1 bad")))  # not an xsd:ID
+    assert any("not valid SCORM 1.2" in p for p in bad_id), bad_id
+    extra = package_problems(repack(edit=("<organizations", "<surprise /><organizations")))
+    assert len(extra) == 1 and "not valid SCORM 1.2" in extra[0], extra
 
 
 SCENARIOS = (
@@ -469,10 +507,97 @@ def test_every_declared_transition_is_exercised(tmp_path: Path) -> None:
 
 
 def test_preview_folder(tmp_path: Path) -> None:
-    from lockstep.cli.threads import preview as _preview
+    from lockstep.errors import ConfigError
+    from lockstep.training.preview import build_preview
 
     data = build_package(
         {"title": "T", "modules": [{"id": "M1", "title": "T", "body": "<h1>T</h1>"}]}, "c"
     )
-    page = _preview(data, tmp_path / "preview")
-    assert page.name == "module-1.html" and page.read_text().startswith("<!DOCTYPE html>")
+    runtime = tmp_path / "dist"
+    runtime.mkdir()
+    (runtime / "scorm12.min.js").write_text("this.Scorm12API = function () {};")
+    page = build_preview(data, tmp_path / "preview", runtime=runtime)
+    assert page == tmp_path / "preview" / "lms.html"
+    assert (
+        "Scorm12API" in page.read_text() and 'src="scorm-again/scorm12.min.js"' in page.read_text()
+    )
+    assert (
+        (tmp_path / "preview" / "course" / "index.html").read_text().startswith("<!DOCTYPE html>")
+    )
+    assert (tmp_path / "preview" / "scorm-again" / "scorm12.min.js").is_file()
+    with pytest.raises(ConfigError, match="not empty"):
+        build_preview(data, tmp_path / "preview", runtime=runtime)
+    evil = io.BytesIO()
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("../escape.html", "x")
+    with pytest.raises(ConfigError, match="outside"):
+        build_preview(evil.getvalue(), tmp_path / "evil", runtime=runtime)
+
+
+def test_content_rests_on_obligations_and_varies(tmp_path: Path) -> None:
+    """Objectives quote obligations only; items vary in type and stem; wrong options are
+    misreadings of the policies' own rules, numbers near misses (never x10)."""
+    from lockstep.research.corpus import load_corpus
+    from lockstep.research.quotes import sentences
+    from lockstep.training.rules import is_obligation, parse_rule
+
+    request = {
+        **REQUEST,
+        "topic": "Protecting customer data and accounts",
+        "sources": [str(ROOT / "examples" / "data-policies")],
+    }
+    with Lockstep(f"sqlite:///{tmp_path / 'c.db'}") as client:
+        st = client.run("training", **request)
+        objectives = st.gate["review"]["objectives"]
+        assert objectives and all(is_obligation(o["quote"]) for o in objectives)
+        assert not any(w in o["quote"] for o in objectives for w in ("means", "applies to"))
+        st = client.resume(st.thread_id, "approved", by="ana")
+        design = client.artifacts.json(client.artifacts.latest(st.thread_id, "design"))
+    items = design["assessments"]
+    assert len(items) == 2 * len(objectives)
+    policy_rules = {
+        " ".join(q.text.split())
+        for doc in load_corpus(ROOT / "examples" / "data-policies")[0]
+        for q in sentences(doc)
+    }
+    assert {i["type"] for i in items} == {"choice", "true-false"}
+    assert len({i["stem"] for i in items}) == len(items)
+    assert any(i["stem"].startswith("True or false?") for i in items)
+    assert any(", is dealing with " in i["stem"] for i in items)  # a workplace scenario
+    assert any(i["stem"].startswith("Which of these") for i in items)
+    for item in items:
+        if item["type"] != "choice":
+            continue
+        right = item["options"][item["answer"]]
+        rule = parse_rule(right)
+        assert rule is not None
+        for wrong in item["options"]:
+            if wrong == right:
+                continue
+            assert not any(g in wrong for g in ("new employees", "own judgement"))
+            if wrong in policy_rules:  # another of the policies' rules, verbatim
+                continue
+            numbers = [int(n) for n in re.findall(r"\d+", right)]
+            theirs = [int(n) for n in re.findall(r"\d+", wrong)]
+            for mine, other in zip(numbers, theirs, strict=False):
+                assert other != mine * 10
+                assert other in (mine * 2, mine // 2, mine + 2, mine) or "within" in wrong
+    for module in design["modules"]:
+        body = module["body"]
+        for part in ("The rule", "Why it exists", "Example", "Practice"):
+            assert f"<h2>{part}</h2>" in body, (module["id"], part)
+
+
+def test_a_reviewers_comment_changes_the_named_objective(tmp_path: Path) -> None:
+    with Lockstep(f"sqlite:///{tmp_path / 'r.db'}") as client:
+        st = client.run("training", **REQUEST)
+        before = st.gate["review"]["objectives"]
+        assert not any("vouchers" in o["quote"] for o in before)
+        st = client.resume(
+            st.thread_id, "rejected", by="ana",
+            comment="O3 should be about gifts of cash or vouchers instead",
+        )  # fmt: skip
+        after = st.gate["review"]["objectives"]
+    assert [o["id"] for o in after] == [o["id"] for o in before]
+    assert "vouchers" in after[2]["quote"]
+    assert [o["quote"] for o in after[:2]] == [o["quote"] for o in before[:2]]

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
 
 from lockstep.errors import LockstepError
 
@@ -74,6 +76,27 @@ def error_boundary(thread_id: str | None = None) -> Iterator[None]:
         )
         err.print(f"[red]error:[/red] {type(exc).__name__}: {escape(str(exc))}{hint}")
         raise typer.Exit(1) from None
+
+
+class PlainTable(Table):
+    """A rich table for data: every cell is plain text (a thread ID `[/]` is printed as it
+    is, never parsed as markup) and long cells fold onto more lines instead of being cut,
+    so an ID in a table can always be pasted into the next command."""
+
+    def add_column(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("overflow", "fold")
+        super().add_column(*args, **kwargs)
+
+    def add_row(self, *cells: Any, **kwargs: Any) -> None:
+        super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **kwargs)
+
+
+def data_table(*headers: str, **options: Any) -> PlainTable:
+    """A `PlainTable` with these column headers."""
+    grid = PlainTable(**options)
+    for header in headers:
+        grid.add_column(header)
+    return grid
 
 
 def setup_logging() -> None:

@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from lockstep.cli.common import (
     ConfigOption,
     DbOption,
     JsonOption,
+    PlainTable,
     ResearchModeOption,
+    data_table,
     err,
     error_boundary,
     out,
@@ -237,10 +238,10 @@ def worker(
         err.print(f"worker {runner.id} stopped after {runner.processed} job run(s)")
 
 
-def _job_table(jobs: list[Job]) -> Table:
+def _job_table(jobs: list[Job]) -> PlainTable:
     from lockstep.queue.store import iso
 
-    table = Table("job", "workflow", "queue", "prio", "status", "tries", "thread", "submitted")
+    table = data_table("job", "workflow", "queue", "prio", "status", "tries", "thread", "submitted")
     for j in jobs:
         table.add_row(
             j.id,
@@ -315,7 +316,7 @@ def _show(found: Job) -> None:
     out.print(f"{'thread':<10}{found.thread_id}")
     if found.error:
         out.print(f"{'error':<10}{escape(found.error)}")
-    table = Table("at", "event", "detail", title="events", title_justify="left")
+    table = data_table("at", "event", "detail", title="events", title_justify="left")
     for e in data["events"]:
         table.add_row((e["at"] or "")[:23], e["kind"], escape(json.dumps(e["detail"])))
     out.print(table)

@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from lockstep.cli.common import (
     DbOption,
     JsonOption,
+    data_table,
     err,
     error_boundary,
     out,
@@ -57,7 +57,7 @@ def keys_list(as_json: JsonOption = False, db: DbOption = None) -> None:
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    table = Table("id", "user", "roles", "created", "revoked")
+    table = data_table("id", "user", "roles", "created", "revoked")
     for r in rows:
         table.add_row(
             r["id"], r["user_name"], r["roles"], r["created_at"][:19], (r["revoked_at"] or "")[:19]

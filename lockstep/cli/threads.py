@@ -8,11 +8,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from lockstep.cli.common import (
     DbOption,
     JsonOption,
+    data_table,
     err,
     error_boundary,
     open_client,
@@ -50,7 +50,9 @@ def status(
         )
         out.print(f"tokens   {st.total_tokens} in+out: {steps}")
     if st.transitions:
-        table = Table("at", "from", "event", "to", title="last transitions", title_justify="left")
+        table = data_table(
+            "at", "from", "event", "to", title="last transitions", title_justify="left"
+        )
         for t in st.transitions:
             table.add_row(t["at"][:19], t["from"], t["event"], t["to"])
         out.print(table)
@@ -68,7 +70,7 @@ def history(
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    table = Table("step", "state", "next", "checkpoint", "created")
+    table = data_table("step", "state", "next", "checkpoint", "created")
     for r in rows:
         table.add_row(
             str(r["step"]),
@@ -102,7 +104,9 @@ def show(
     with error_boundary(thread_id):
         meta, content = open_client(db).artifact(thread_id, artifact)
         if open_:
-            out.print(preview(content, to or Path(".lockstep/preview") / thread_id))
+            from lockstep.training.preview import build_preview  # the course beside an LMS
+
+            out.print(build_preview(content, to or Path(".lockstep/preview") / thread_id))
             return
         if meta.format == "zip":
             raise ConfigError(f"{meta.name} is a zip archive: preview it with --open")
@@ -115,28 +119,6 @@ def show(
         citations, _ = parse_citations(text)
         doc["citations"] = [{"n": c.label, "source": c.source, "quote": c.quote} for c in citations]
     out.print_json(json.dumps(doc))
-
-
-def preview(content: bytes, folder: Path) -> Path:
-    """Unpack a package into an empty `folder` (refusing paths that escape it); the first
-    page to open."""
-    import io
-    import zipfile
-
-    if folder.exists() and any(folder.iterdir()):
-        raise ConfigError(f"preview folder {folder} is not empty")
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(content))
-    except zipfile.BadZipFile:
-        raise ConfigError("this artifact is not a zip archive") from None
-    root = folder.resolve()
-    for name in archive.namelist():
-        if not (root / name).resolve().is_relative_to(root):
-            raise ConfigError(f"archive entry {name!r} would land outside {folder}")
-    folder.mkdir(parents=True, exist_ok=True)
-    archive.extractall(folder)  # every entry was checked above
-    pages = sorted(n for n in archive.namelist() if n.endswith(".html"))
-    return folder / (pages[0] if pages else "")
 
 
 @app.command()
@@ -186,7 +168,7 @@ def audit(
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    table = Table("seq", "at", "kind", "actor", "detail")
+    table = data_table("seq", "at", "kind", "actor", "detail")
     for r in rows:
         d = r["detail"]
         if r["kind"] == "transition":
@@ -229,7 +211,7 @@ def gates(
     if as_json:
         out.print_json(json.dumps(waiting, default=str))
         return
-    table = Table("thread", "workflow", "gate", "decisions", "deadline", "overdue")
+    table = data_table("thread", "workflow", "gate", "decisions", "deadline", "overdue")
     for g in waiting:
         table.add_row(
             g["thread_id"],

@@ -10,12 +10,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from lockstep.cli.common import (
     ConfigOption,
     DbOption,
     JsonOption,
+    data_table,
     err,
     error_boundary,
     out,
@@ -79,7 +79,9 @@ def schedules_list(
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    table = Table("schedule", "cron", "timezone", "catch_up", "workflow", "next", "last", "paused")
+    table = data_table(
+        "schedule", "cron", "timezone", "catch_up", "workflow", "next", "last", "paused"
+    )
     for r in rows:
         last = r["last"] or {}
         table.add_row(
@@ -164,7 +166,7 @@ def fires(
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    table = Table("at", "trigger", "kind", "key", "status", "job / error")
+    table = data_table("at", "trigger", "kind", "key", "status", "job / error")
     for r in rows:
         table.add_row(
             (r["at"] or "")[:19],
@@ -192,7 +194,7 @@ def notifications(
     if as_json:
         out.print_json(json.dumps(rows, default=str))
         return
-    table = Table("created", "job", "event", "url", "status", "attempts", "last error")
+    table = data_table("created", "job", "event", "url", "status", "attempts", "last error")
     for r in rows:
         table.add_row(
             _when(r["created_at"]),

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import Any, Generic, TypeVar, cast, overload
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
@@ -44,6 +44,41 @@ def default_artifacts() -> ArtifactStore:
     return ArtifactStore(default_database())
 
 
+T = TypeVar("T")
+
+
+class FromEnvironment(Generic[T]):
+    """A `RunContext` field whose default is opened on first use, not when the context is
+    built: LangGraph builds a host's `{}` context on the event loop (`langgraph dev` refuses
+    blocking calls there), while nodes run in worker threads, where opening a database may
+    block. (A dataclass field whose default is a descriptor is read and written through it.)"""
+
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self.factory = factory
+        self.slot = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_{name}"
+
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None) -> FromEnvironment[T]: ...
+
+    @overload
+    def __get__(self, obj: object, objtype: type | None = None) -> T: ...
+
+    def __get__(self, obj: object | None, objtype: type | None = None) -> T | FromEnvironment[T]:
+        if obj is None:
+            return self
+        value = obj.__dict__.get(self.slot, self)
+        if value is self:
+            value = self.factory()
+            obj.__dict__[self.slot] = value
+        return cast(T, value)
+
+    def __set__(self, obj: object, value: T | FromEnvironment[T]) -> None:
+        obj.__dict__[self.slot] = value
+
+
 @dataclass
 class RunContext:
     """Services and limits a run's nodes use; one per client (not checkpointed).
@@ -52,9 +87,9 @@ class RunContext:
     LangGraph Platform, `graph.invoke(..., context={})`) gets one built from the
     environment: `LOCKSTEP_DATABASE_URL` and `LOCKSTEP_MODEL`."""
 
-    db: Database = field(default_factory=default_database)
+    db: FromEnvironment[Database] = FromEnvironment(default_database)
     """lockstep's tables; also the journal the compiler writes transitions to."""
-    artifacts: ArtifactStore = field(default_factory=default_artifacts)
+    artifacts: FromEnvironment[ArtifactStore] = FromEnvironment(default_artifacts)
     """Where every output is stored."""
     model: BaseChatModel = field(default_factory=get_chat_model)
     """The chat model (`LOCKSTEP_MODEL`; offline by default)."""

@@ -6,7 +6,7 @@ them is code (`lockstep.training.checks`), and the package is built and checked 
 
 from __future__ import annotations
 
-from html import escape
+import re
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -20,6 +20,7 @@ from lockstep.agents.prompts import (
     ObjectiveSet,
     format_evidence,
     format_objectives,
+    format_policy,
 )
 from lockstep.errors import SourcesError
 from lockstep.nodes.context import RunContext, context_of, thread_of
@@ -29,6 +30,8 @@ from lockstep.research.ranking import rank_documents, rank_quotes
 from lockstep.state.machine import refs
 from lockstep.state.training import TrainingRequest, TrainingState
 from lockstep.training.checks import accessibility_report, alignment_gaps
+from lockstep.training.course import module
+from lockstep.training.rules import is_obligation
 from lockstep.training.scorm import build_package, package_problems
 
 __all__ = [
@@ -63,10 +66,21 @@ def intake(state: TrainingState, runtime: Runtime[Any]) -> dict[str, Any]:
 
 REQUIREMENT_TERMS = "must never not required report record declare approve refuse within"
 """Words that mark a policy requirement: objectives are built on duties, not on background."""
+_PURPOSE = re.compile(
+    r"\b(?:can|could|because|helps?|so that|protects?|risks?|sway|affect|look like|trust)\b", re.I
+)
 
 
-def _evidence(state: TrainingState, per_document: int = 2) -> list[dict[str, str]]:
-    """The policy requirements most relevant to the topic, numbered E1, E2, ..."""
+def _why(doc_sentences: list[str]) -> str:
+    """The document's sentence that best says why its rules exist (context, not a rule)."""
+    context = [s for s in doc_sentences if not is_obligation(s)]
+    purposeful = [s for s in context if _PURPOSE.search(s)]
+    return (purposeful or context or [""])[0]
+
+
+def _evidence(state: TrainingState, per_document: int = 6) -> list[dict[str, str]]:
+    """The policy obligations most relevant to the topic, numbered E1, E2, ...; definitions
+    and scope sentences are left out (they are context: the `why` of each item)."""
     query = f"{state['topic']} {REQUIREMENT_TERMS}"
     items: list[dict[str, str]] = []
     for root in state.get("sources") or []:
@@ -75,10 +89,13 @@ def _evidence(state: TrainingState, per_document: int = 2) -> list[dict[str, str
         except SourcesError:
             continue
         for doc, _score in rank_documents(docs, state["topic"]):
-            for quote, _ in rank_quotes(sentences(doc), query, k=per_document):
+            quotes = sentences(doc)
+            rules = [q for q in quotes if is_obligation(q.text)]
+            why = _why([q.text for q in quotes])
+            for quote, _ in rank_quotes(rules, query, k=per_document) if rules else []:
                 items.append(
                     {"id": f"E{len(items) + 1}", "source": doc.path, "title": doc.title,
-                     "quote": quote.text}
+                     "quote": " ".join(quote.text.split()), "why": why}
                 )  # fmt: skip
     return items
 
@@ -92,11 +109,13 @@ def designing_objectives(state: TrainingState, runtime: Runtime[Any]) -> dict[st
     """Measurable objectives from the policies, each with its Bloom level and source quote."""
     ctx = context_of(runtime)
     evidence = _evidence(state)
+    previous = _objectives(ctx, state)["objectives"] if state.get("objectives") else []
     messages = OBJECTIVES.format_messages(
         topic=state["topic"],
         audience=state["audience"],
         duration=state["duration"],
         evidence=format_evidence(evidence),
+        previous=format_objectives(previous) if previous else "none",
         feedback=_feedback(state),
     )
     planned = ctx.structured(ObjectiveSet, messages)
@@ -106,6 +125,8 @@ def designing_objectives(state: TrainingState, runtime: Runtime[Any]) -> dict[st
             **o.model_dump(),
             "quote": by_id[o.evidence]["quote"],
             "source": by_id[o.evidence]["source"],
+            "policy": by_id[o.evidence]["title"],
+            "why": by_id[o.evidence]["why"],
         }
         for o in planned.objectives
         if o.evidence in by_id
@@ -131,6 +152,7 @@ def _design_messages(template: Any, ctx: RunContext, state: TrainingState) -> An
         audience=state["audience"],
         objectives=format_objectives(_objectives(ctx, state)["objectives"]),
         findings="\n".join(state.get("findings") or []) or "none",
+        policy=format_policy(_evidence(state)),
         feedback=_feedback(state),
     )
 
@@ -157,28 +179,6 @@ def design_activities(state: TrainingState, runtime: Runtime[Any]) -> dict[str, 
     return {"activities": ref, "branch_log": ["activities"]}
 
 
-def _module(objective: dict[str, Any], activities: list[dict[str, Any]]) -> dict[str, Any]:
-    practice = [a for a in activities if objective["id"] in a.get("objectives", [])]
-    body = [
-        f"<h1>{escape(objective['text'])}</h1>",
-        "<h2>What the policy says</h2>",
-        f"<blockquote>{escape(objective['quote'])}</blockquote>",
-        f"<p>Source: {escape(objective['source'])}</p>",
-    ]
-    for activity in practice:
-        body.append(f"<h2>{escape(activity['title'])}</h2>")
-        body.append(f"<p>{escape(activity['instructions'])}</p>")
-        for link in activity.get("links", []):
-            body.append(f'<p><a href="{escape(link["href"])}">{escape(link["text"])}</a></p>')
-    return {
-        "id": f"M{objective['id'][1:]}",
-        "title": objective["text"],
-        "objective": objective["id"],
-        "body": "\n".join(body),
-        "media": [m for a in practice for m in a.get("media", [])],
-    }
-
-
 def designing_assessments(state: TrainingState, runtime: Runtime[Any]) -> dict[str, Any]:
     """Merge both branches' designs into one course design (one module per objective)."""
     ctx = context_of(runtime)
@@ -191,7 +191,7 @@ def designing_assessments(state: TrainingState, runtime: Runtime[Any]) -> dict[s
         "objectives": objectives["objectives"],
         "assessments": assessments,
         "activities": activities,
-        "modules": [_module(o, activities) for o in objectives["objectives"]],
+        "modules": [module(o, activities) for o in objectives["objectives"]],
     }
     ref = ctx.artifacts.put(
         thread_of(runtime), "design", design, step="designing_assessments",

@@ -16,6 +16,7 @@ __all__ = [
     "BLOOM_VERBS",
     "accessibility_report",
     "alignment_gaps",
+    "broken_links",
     "flesch_kincaid_grade",
     "objective_problems",
 ]
@@ -40,6 +41,33 @@ _VAGUE_LINKS = {"click here", "here", "this link", "link", "read more", "more", 
 _TAG = re.compile(r"<[^>]+>")
 _HEADING = re.compile(r"<h([1-6])\b", re.I)
 _ANCHOR = re.compile(r"<a\b[^>]*>(.*?)</a>", re.I | re.S)
+_HREF = re.compile(r"<a\b[^>]*?\bhref=\"([^\"]*)\"", re.I)
+_ID = re.compile(r"\bid=\"([^\"]+)\"", re.I)
+_EXTERNAL = re.compile(r"^(?:https?:|mailto:)", re.I)
+
+
+def broken_links(design: dict[str, Any]) -> list[str]:
+    """Links that lead nowhere in the package: `#x` needs an element with id x on the course
+    page (a module, the quiz, or an id inside a module); other relative links need a file the
+    package does not have. Web and mail links are left alone."""
+    modules = design.get("modules", [])
+    ids = {"quiz"} | {str(m.get("id")) for m in modules}
+    ids |= {i for m in modules for i in _ID.findall(m.get("body", ""))}
+    links = [
+        (m.get("id", "?"), unescape(h)) for m in modules for h in _HREF.findall(m.get("body", ""))
+    ]
+    links += [
+        (a.get("id", "?"), str(link.get("href", "")))
+        for a in design.get("activities", [])
+        for link in a.get("links", [])
+    ]
+    problems = []
+    for owner, href in links:
+        if _EXTERNAL.match(href):
+            continue
+        if not href.startswith("#") or href[1:] not in ids:
+            problems.append(f"{owner}: link {href!r} points to nothing in the course")
+    return problems
 
 
 def objective_problems(objectives: list[dict[str, Any]]) -> list[str]:
@@ -128,6 +156,7 @@ def accessibility_report(design: dict[str, Any], reading_grade: float) -> dict[s
         "heading_order": [],
         "reading_level": [],
         "link_text": [],
+        "links_resolve": broken_links(design),
     }
     texts = [(m.get("id", "?"), m.get("body", "")) for m in design.get("modules", [])] + [
         (a.get("id", "?"), a.get("instructions", "")) for a in design.get("activities", [])
