@@ -138,7 +138,7 @@ def test_training_stops_at_a_gate_and_resumes_with_a_command(dev_server: str) ->
         await client.runs.wait(tid, "training", command={"resume": {"decision": "ship-it"}})
         still = await client.threads.get_state(tid)
         await client.runs.wait(
-            tid, "training", command={"resume": {"decision": "approve", "by": "ana"}}
+            tid, "training", command={"resume": {"decision": "approved", "by": "ana"}}
         )
         after = await client.threads.get_state(tid)
         return waiting, still, after
@@ -147,7 +147,7 @@ def test_training_stops_at_a_gate_and_resumes_with_a_command(dev_server: str) ->
     interrupts = [i for task in waiting["tasks"] for i in task["interrupts"]]
     assert interrupts, waiting
     gate = interrupts[0]["value"]
-    assert gate["gate"] == "awaiting_objectives_approval" and "approve" in gate["decisions"]
+    assert gate["gate"] == "awaiting_objectives_approval" and "approved" in gate["decisions"]
     assert gate.get("review"), "the gate shows what it asks the person to review"
     assert [i["value"]["gate"] for t in still["tasks"] for i in t["interrupts"]] == [
         "awaiting_objectives_approval"
