@@ -79,7 +79,7 @@ def server(db_url: str) -> Iterator[Server]:
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a loaded CI machine starts Python slowly
     while True:
         try:
             if httpx.get(f"{base}/healthz").status_code == 200:

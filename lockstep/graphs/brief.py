@@ -30,9 +30,11 @@ from lockstep.nodes.verification import verifying
 from lockstep.research.corpus import load_corpus
 from lockstep.state.brief import RESEARCH_MODES, BriefInput, BriefOutput, BriefState
 
-__all__ = ["MACHINE", "build_graph", "check_inputs", "graph"]
+__all__ = ["MACHINE", "RESULT", "build_graph", "check_inputs", "graph"]
 
 MACHINE = load_machine(Path(__file__).with_name("brief.yaml"))
+RESULT = "final"
+"""The artifact a finished run delivers (LangServe's `result`, the web page)."""
 PARTIAL_WORK = ("outline", "sections", "draft")
 """State keys whose artifacts `abandon` saves as `incomplete` versions (the work in progress)."""
 

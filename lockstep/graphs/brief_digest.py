@@ -20,9 +20,11 @@ from lockstep.nodes.context import RunContext
 from lockstep.nodes.digest import summarising
 from lockstep.state.digest import DigestInput, DigestOutput, DigestState
 
-__all__ = ["MACHINE", "build_graph", "check_inputs", "graph"]
+__all__ = ["MACHINE", "RESULT", "build_graph", "check_inputs", "graph"]
 
 MACHINE = load_machine(Path(__file__).with_name("brief_digest.yaml"))
+RESULT = "notice"
+"""The artifact a finished run delivers (LangServe's `result`, the web page)."""
 
 
 def build_graph(

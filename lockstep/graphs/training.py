@@ -22,9 +22,11 @@ from lockstep.nodes.context import RunContext
 from lockstep.research.corpus import load_corpus
 from lockstep.state.training import TrainingInput, TrainingRequest, TrainingState
 
-__all__ = ["MACHINE", "PARTIAL_WORK", "build_graph", "check_inputs", "graph"]
+__all__ = ["MACHINE", "PARTIAL_WORK", "RESULT", "build_graph", "check_inputs", "graph"]
 
 MACHINE = load_machine(Path(__file__).with_name("training.yaml"))
+RESULT = "package"
+"""The artifact a finished run delivers (LangServe's `result`, the web page)."""
 PARTIAL_WORK = ("objectives", "assessments", "activities", "design")
 """State keys whose artifacts `abandon` saves as `incomplete` versions."""
 NODES = {

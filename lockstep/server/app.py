@@ -21,9 +21,9 @@ from lockstep.errors import LockstepError, http_reply
 from lockstep.graphs import WORKFLOWS
 from lockstep.server.api import authenticated, router
 from lockstep.server.endpoints import (
-    EndpointInput,
     EndpointOutput,
     WorkflowEndpoint,
+    input_model,
     precheck,
     thread_config,
 )
@@ -138,7 +138,7 @@ def create_app(
             app,
             WorkflowEndpoint(name, client),
             path=f"/langserve/{name}",
-            input_type=EndpointInput,
+            input_type=input_model(name),
             output_type=EndpointOutput,
             per_req_config_modifier=thread_config,
             dependencies=[Depends(authenticated), Depends(precheck(name, client))],

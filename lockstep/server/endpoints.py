@@ -4,20 +4,24 @@ Stock LangServe drops `configurable.thread_id` and coerces a client's `Command` 
 schema, which silently restarts a thread. So each workflow is served through a small Runnable
 whose input is either the workflow's inputs or `{"resume": {"decision": ..., "comment": ...}}`;
 it builds the LangGraph `Command` on the server, and returns where the thread stopped
-(including its pending gate) explicitly. The thread ID travels in the request's
-`config.configurable.thread_id`, read from the body by `thread_config`.
+(including its pending gate) explicitly, and, once it stops, what it delivered (`result`:
+the final artifact with its content, and the verification summary). The thread ID travels in
+`config.configurable.thread_id`, a configurable field the Runnable declares (so LangServe
+keeps it, per item in `batch`, and the playground offers it).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+from functools import cache
+from typing import Any, get_type_hints
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from langchain_core.runnables import Runnable, RunnableConfig
-from pydantic import BaseModel, Field, ValidationError
+from langchain_core.runnables.utils import ConfigurableFieldSpec
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from lockstep.aclient import AsyncLockstep
 from lockstep.errors import ThreadNotFound, ThreadStateError
@@ -28,13 +32,42 @@ __all__ = [
     "EndpointOutput",
     "GateAnswer",
     "WorkflowEndpoint",
+    "input_model",
     "precheck",
     "thread_config",
 ]
 
 
+def no_nulls(schema: dict[str, Any]) -> None:
+    """Drop `{"type": "null"}` from optional properties of a JSON schema: LangServe's
+    playground builds its form from the schema and fails on a `null` type (a blank page),
+    while an absent field means the same to the server."""
+    for prop in (schema.get("properties") or {}).values():
+        if "default" in prop and prop["default"] is None:
+            del prop["default"]
+        options = prop.get("anyOf")
+        if not options:
+            continue
+        kept = [o for o in options if o != {"type": "null"}]
+        if len(kept) == 1:
+            del prop["anyOf"]
+            prop.update(kept[0])
+        else:
+            prop["anyOf"] = kept
+
+
+def _answer_schema(schema: dict[str, Any]) -> None:
+    """GateAnswer's JSON schema as forms need it: no `null` types, and `decision` not marked
+    required there — the playground validates the nested form even when no answer is given
+    (a start); the server still refuses an answer without a decision."""
+    no_nulls(schema)
+    schema.pop("required", None)
+
+
 class GateAnswer(BaseModel):
     """A decision for the thread's pending gate."""
+
+    model_config = ConfigDict(json_schema_extra=_answer_schema)
 
     decision: str
     comment: str | None = None
@@ -42,36 +75,61 @@ class GateAnswer(BaseModel):
 
 
 class EndpointInput(BaseModel):
-    """Start a thread (`topic`, `sources`, and any other workflow inputs in `inputs`), or
-    answer its pending gate with `resume`. The thread ID goes in
-    `config.configurable.thread_id`."""
+    """Start a thread (`topic`, `sources`, and the workflow's other inputs, given flat as the
+    CLI takes them or under `inputs`), or answer its pending gate with `resume`. The thread
+    ID goes in `config.configurable.thread_id`."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=no_nulls)
 
     topic: str | None = None
     sources: list[str] | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
     resume: GateAnswer | None = None
 
+    def workflow_inputs(self) -> dict[str, Any]:
+        """The inputs to start with: the fields given flat (declared or not), then `inputs`."""
+        flat = self.model_dump(exclude={"inputs", "resume"}, exclude_none=True)
+        return {**flat, **self.inputs}
+
+
+@cache
+def input_model(workflow: str) -> type[EndpointInput]:
+    """`EndpointInput` with the workflow's own input fields declared (all optional: a
+    `resume` needs none), so LangServe keeps them and its playground offers them."""
+    from lockstep.graphs import workflow_module
+
+    hints = get_type_hints(workflow_module(workflow).graph.builder.input_schema)
+    fields: dict[str, Any] = {
+        name: (annotation | None, None)
+        for name, annotation in hints.items()
+        if name not in EndpointInput.model_fields
+    }
+    title = "".join(part.title() for part in workflow.split("_")) + "Input"
+    model: type[EndpointInput] = create_model(title, __base__=EndpointInput, **fields)
+    return model
+
 
 class EndpointOutput(BaseModel):
-    """Where the thread is after this call (streamed once per step, then once at the end)."""
+    """Where the thread is after this call (streamed once per step, then once at the end,
+    which adds `result`)."""
 
     thread_id: str
     status: str
     step: str | None = None
     final: bool = False
     gate: dict[str, Any] | None = None
+    result: dict[str, Any] | None = Field(
+        default=None,
+        description="Once the thread stops: its deliverable (`artifact` with its `content` "
+        "when it is text) and, where the workflow verifies, the `verification` summary.",
+    )
 
 
 async def thread_config(config: dict[str, Any], request: Request) -> dict[str, Any]:
-    """LangServe's per-request modifier: keep the body's thread_id, add the caller."""
-    try:
-        body = await request.json()
-    except ValueError:
-        body = {}
-    sent = ((body.get("config") or {}).get("configurable") or {}) if isinstance(body, dict) else {}
+    """LangServe's per-request modifier (called once per item of a batch): add the caller."""
     configurable = dict(config.get("configurable") or {})
-    if sent.get("thread_id"):
-        configurable["thread_id"] = str(sent["thread_id"])
+    if not configurable.get("thread_id"):
+        configurable.pop("thread_id", None)
     configurable["lockstep_user"] = request.state.principal
     return {**config, "configurable": configurable}
 
@@ -108,21 +166,27 @@ def precheck(workflow: str, client: AsyncLockstep) -> Callable[[Request], Awaita
                 raise _invalid(("config",), "give one config per input, or one for all")
             per_input = configs if isinstance(configs, list) else [configs] * len(inputs)
             items = list(zip(inputs, per_input, strict=True))
+            named = [_thread_of(c) for c in per_input if _thread_of(c)]
+            if len(named) != len(set(named)):
+                raise _invalid(("config",), "each batch item needs a thread of its own")
         else:
             items = [(body.get("input"), body.get("config"))]
         principal: Principal = request.state.principal
         field = "inputs" if request.url.path.endswith("/batch") else "input"
         for given, config in items:
             try:
-                data = EndpointInput.model_validate(given)
+                data = input_model(workflow).model_validate(given)
             except ValidationError as exc:  # (LangServe's batch would answer 500)
                 errors = [{**e, "loc": ("body", field, *e["loc"])} for e in exc.errors()]
                 raise RequestValidationError(errors) from None
-            sent = (config or {}).get("configurable") if isinstance(config, dict) else None
-            thread_id = str(sent.get("thread_id") or "") if isinstance(sent, dict) else ""
-            await _check_one(workflow, client, principal, data, thread_id)
+            await _check_one(workflow, client, principal, data, _thread_of(config))
 
     return check
+
+
+def _thread_of(config: Any) -> str:
+    sent = config.get("configurable") if isinstance(config, dict) else None
+    return str(sent.get("thread_id") or "") if isinstance(sent, dict) else ""
 
 
 async def _check_one(
@@ -142,10 +206,7 @@ async def _check_one(
         resume_payload(current, answer.pop("decision"), by=principal.user, **answer)
         return
     require(principal, "submitter")
-    inputs = {
-        k: v for k, v in data.model_dump(exclude={"inputs", "resume"}).items() if v is not None
-    }
-    await asyncio.to_thread(workflow_module(workflow).check_inputs, {**inputs, **data.inputs})
+    await asyncio.to_thread(workflow_module(workflow).check_inputs, data.workflow_inputs())
     if thread and await asyncio.to_thread(client.db.thread, thread) is not None:
         raise ThreadStateError(f"thread {thread!r} already exists; use resume")
 
@@ -157,6 +218,20 @@ class WorkflowEndpoint(Runnable[dict[str, Any], dict[str, Any]]):
         self.workflow = workflow
         self.client = client
         self.name = workflow
+
+    @property
+    def config_specs(self) -> list[ConfigurableFieldSpec]:
+        """`thread_id` is the one configurable field: LangServe then keeps it (per item in
+        `batch`), and its playground and config schema offer it."""
+        return [
+            ConfigurableFieldSpec(
+                id="thread_id",
+                annotation=str,
+                name="Thread ID",
+                description="The thread to start (empty: a new random ID) or to answer.",
+                default="",
+            )
+        ]
 
     def invoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
@@ -203,10 +278,9 @@ class WorkflowEndpoint(Runnable[dict[str, Any], dict[str, Any]]):
             )
         else:
             require(principal, "submitter")
-            extra = data.pop("inputs", None) or {}
-            inputs = {**{k: v for k, v in data.items() if v is not None}, **extra}
+            inputs = input_model(self.workflow).model_validate(data).workflow_inputs()
             thread_id, payload = await self.client.start(
-                self.workflow, thread_id=thread_id, created_by=principal.user, **inputs
+                self.workflow, thread_id=thread_id or None, created_by=principal.user, **inputs
             )
             workflow = self.workflow
         run_config = {k: v for k, v in (config or {}).items() if k != "configurable"}
@@ -219,4 +293,35 @@ class WorkflowEndpoint(Runnable[dict[str, Any], dict[str, Any]]):
             "step": None,
             "final": status.final,
             "gate": status.gate,
+            "result": await asyncio.to_thread(result_of, self.client, workflow, thread_id),
         }
+
+
+TEXT_FORMATS = ("markdown", "text", "json")
+
+
+def result_of(client: AsyncLockstep, workflow: str, thread_id: str) -> dict[str, Any] | None:
+    """What the thread delivered so far: the workflow's `RESULT` artifact (latest complete
+    version, with its content when it is text) and, when the thread verified something, the
+    summary of its latest verification report. None before there is either."""
+    from lockstep.graphs import workflow_module
+
+    store = client.artifacts
+    name = getattr(workflow_module(workflow), "RESULT", "final")
+    result: dict[str, Any] = {}
+    meta = store.latest_complete(thread_id, name)
+    if meta is not None:
+        artifact = meta.to_dict()
+        artifact["content"] = store.text(meta) if meta.format in TEXT_FORMATS else None
+        result["artifact"] = artifact
+    report = store.latest_complete(thread_id, "verification")
+    if report is not None:
+        data = store.json(report)
+        failures = [f.get("message", str(f)) for f in data.get("failures") or []]
+        result["verification"] = {
+            "ok": not failures,
+            "citations": len(data.get("citations") or []),
+            "failures": failures[:20],
+            "report": report.ref,
+        }
+    return result or None
