@@ -32,7 +32,8 @@ __all__ = [
     "support",
 ]
 
-MARKER = re.compile(r"\[\^([^\]\s]+)\](?!:)")
+MARKER = re.compile(r"(?<!\\)\[\^([^\]\s\\]+)\](?!:)")
+"""A footnote marker `[^n]` (an escaped `\\[^n\\]` from source text is not one)."""
 
 SUPPORT_THRESHOLD = 0.6
 """Least share of a cited sentence's content words found in its quotes (and the cited
@@ -47,7 +48,8 @@ ATTRIBUTION_WORDS = frozenset(
     evidence agree agrees differ differs disagree side figures figure given cited cite cites
     also both while whereas together section sections brief gives give quoted quotes quote
     supported supports support opposed opposes oppose option options named names proposes
-    proposed proposal mentions mentioned address addresses addressed weigh weighs""")
+    proposed proposal mentions mentioned address addresses addressed weigh weighs point
+    points way qualifies qualify title titled shared bear bears directly""")
 )
 _STOP = frozenset(
     _split("""a an the and or but if then than that this these those there their they them it its
