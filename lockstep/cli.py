@@ -381,13 +381,17 @@ def _preview(content: bytes, folder: Path) -> Path:
 @app.command()
 def verify(
     draft: Annotated[Path, typer.Argument(metavar="DRAFT.md")],
-    sources: Annotated[list[Path], typer.Option(help="Folder(s) the citations point into.")],
+    sources: Annotated[
+        list[Path] | None, typer.Option(help="Folder(s) the citations point into.")
+    ] = None,
+    thread: Annotated[
+        str | None, typer.Option(help="Check against the sources this thread stored.")
+    ] = None,
     as_json: JsonOption = False,
+    db: DbOption = None,
 ) -> None:
     """Check every footnote quote of a markdown file against its source (exit 1 on failure)."""
-    from lockstep.nodes.research import source_key
-    from lockstep.research.citations import verify as verify_text
-    from lockstep.research.corpus import load_corpus
+    from lockstep.research.checking import verify_folders, verify_thread
 
     with _errors():
         try:
@@ -395,17 +399,18 @@ def verify(
         except (OSError, UnicodeDecodeError) as exc:
             err.print(f"[red]error:[/red] cannot read {draft}: {getattr(exc, 'strerror', exc)}")
             raise typer.Exit(2) from None
-        texts: dict[str, str] = {}
-        for index, folder in enumerate(sources):
-            docs, _ = load_corpus(folder)
-            texts.update({source_key(index, str(folder), d.path): d.text for d in docs})
-        report = verify_text(text, texts)
+        if thread is None and not sources:
+            raise ConfigError("give --sources DIR or --thread ID")
+        if thread is not None:
+            report = verify_thread(text, _client(db).artifacts, thread)
+        else:
+            report = verify_folders(text, sources or [])
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
     else:
         for f in report.failures:
             line = f"line {f.line}: " if f.line else ""
-            out.print(f"[red]FAIL[/red] {line}{escape(f.message)}")
+            out.print(f"[red]FAIL[/red] {line}{f.kind}: {escape(f.message)}")
         verdict = (
             "[green]ok[/green]" if report.ok else f"[red]{len(report.failures)} failure(s)[/red]"
         )

@@ -15,6 +15,7 @@ from langgraph.runtime import Runtime
 from lockstep.agents.faults import TransientError
 from lockstep.agents.prompts import OUTLINE, REVISE, SECTION, Outline, format_evidence
 from lockstep.graphs.context import RunContext, context_of, thread_of
+from lockstep.research.checking import brief_titles
 from lockstep.research.citations import normalise_ws, parse_citations
 from lockstep.research.claims import MARKER
 from lockstep.research.escape import prompt_safe
@@ -39,15 +40,13 @@ def evidence_items(ctx: RunContext, state: BriefState) -> list[dict[str, str]]:
     if not research:
         return []
     report = ctx.artifacts.json(research)
+    titles = brief_titles(report["sources"])
     items: list[dict[str, str]] = []
-    claimed: dict[str, str] = {}
     for source in report["sources"]:
-        title = normalise_ws(source["title"]) or source["key"]
-        owner = claimed.setdefault(title.lower(), source["key"])
-        if owner != source["key"]:
-            title = f"{title}, title shared with {owner}"
         for quote in source["quotes"]:
-            items.append({"source": source["key"], "title": title, "quote": quote["text"]})
+            items.append(
+                {"source": source["key"], "title": titles[source["key"]], "quote": quote["text"]}
+            )
     kept = dedupe_quotes(items)
     return [{"id": f"E{n}", **item} for n, item in enumerate(kept, start=1)]
 

@@ -37,7 +37,7 @@ from lockstep.research.claims import (
     numbers,
     support,
 )
-from lockstep.research.corpus import Document
+from lockstep.research.corpus import Document, title_of
 from lockstep.research.escape import escape_markdown, unescape_markdown
 from lockstep.research.quotes import normalise_ws, sentences
 
@@ -234,7 +234,7 @@ class _Source:
         self.sentences: list[tuple[int, int]] = []
         cursor = 0
         doc = Document(key, "", text, "")
-        for quote in sentences(doc, min_words=1, max_words=100_000):
+        for quote in sentences(doc, min_words=1, max_words=100_000, keep_markup=True):
             at = self.text.find(quote.text, cursor)
             if at < 0:
                 continue
@@ -269,9 +269,10 @@ class _Source:
                 "is neither a whole sentence of its source nor a clause of "
                 f"{MIN_SPAN_WORDS} or more words",
             )
-        whole = next((self.text[s:e] for s, e in self.sentences if s <= at and end <= e), "")
-        lost = negations(whole) - negations(quote)
-        if lost:
+        start, stop = next(((s, e) for s, e in self.sentences if s <= at and end <= e), (at, end))
+        clause_before = re.split(r"[,;:()—–]", self.text[start:at])[-1]
+        lost = (negations(clause_before) | negations(self.text[end:stop])) - negations(quote)
+        if lost:  # a negation governing the quote, or an exception after it, was left out
             return ("dropped_negation", f"leaves out the negation {sorted(lost)} of its sentence")
         return None
 
@@ -318,10 +319,11 @@ def _names(source: str, titles: Mapping[str, str]) -> list[str]:
 def _check_body(
     markdown: str,
     citations: list[Citation],
+    sound: list[Citation],
     defined: set[str],
     titles: Mapping[str, str],
 ) -> tuple[list[Failure], int]:
-    by_label = {c.label: c for c in citations}
+    by_label = {c.label: c for c in sound}
     failures: list[Failure] = []
     missing: set[str] = set()
     paragraphs = body_paragraphs(markdown)
@@ -426,7 +428,11 @@ def verify(
     citations, failures = parse_citations(markdown)
     defined = {c.label for c in citations} | {f.label for f in failures if f.label}
     failures += _check_quotes(citations, sources, gathered)
-    body, count = _check_body(markdown, citations, defined, titles or {})
+    if titles is None:  # named as `load_corpus` would title them
+        titles = {key: title_of(key, text) for key, text in sources.items()}
+    failed = {f.label for f in failures if f.label}
+    sound = [c for c in citations if c.label not in failed]  # others are reported already
+    body, count = _check_body(markdown, citations, sound, defined, titles)
     failures += body
     used = set(MARKER.findall("\n".join(t for _, t in body_paragraphs(markdown))))
     for c in citations:

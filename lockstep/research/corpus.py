@@ -24,6 +24,7 @@ __all__ = [
     "load_corpus",
     "read_document",
     "source_key",
+    "title_of",
 ]
 
 SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm")
@@ -68,6 +69,13 @@ def _title(path: Path, text: str) -> str:
         if nxt and set(nxt) == {"="}:
             return stripped
     return path.stem.replace("-", " ").replace("_", " ")
+
+
+def title_of(path: str, text: str) -> str:
+    """The title `load_corpus` gives a document's `text` (an HTML page's text as read: its
+    first heading, as its `<title>` is not part of the text)."""
+    suffix = Path(path).suffix.lower()
+    return _title(Path(path).with_suffix(".txt" if suffix in (".html", ".htm") else suffix), text)
 
 
 def _read(root: Path, file: Path) -> Document:

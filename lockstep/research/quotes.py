@@ -109,11 +109,17 @@ def doc_kind(path: str) -> str:
 
 
 def sentences(
-    doc: Document, min_words: int = 8, max_words: int = 60, *, drop_directives: bool = False
+    doc: Document,
+    min_words: int = 8,
+    max_words: int = 60,
+    *,
+    drop_directives: bool = False,
+    keep_markup: bool = False,
 ) -> list[Quote]:
     """The quotable sentences of `doc`, in document order; `drop_directives` also leaves out
     sentences that instruct rather than state (what a policy brief's evidence must be; a
-    training course quotes a policy's instructions on purpose)."""
+    training course quotes a policy's instructions on purpose); `keep_markup` keeps every
+    sentence, with markup or unended (the verifier's view of where sentences start and end)."""
     quotes: list[Quote] = []
     text = doc.text
     for block in blocks(text, doc_kind(doc.path)):
@@ -127,9 +133,10 @@ def sentences(
         for start, end in split_sentences(joined):
             raw = joined[start:end]
             words = raw.split()
-            if not (min_words <= len(words) <= max_words) or not _ENDED.search(raw):
+            ended = keep_markup or _ENDED.search(raw)
+            if not (min_words <= len(words) <= max_words) or not ended:
                 continue
-            if "[^" in raw or any(m in raw for m in block.markup):
+            if not keep_markup and ("[^" in raw or any(m in raw for m in block.markup)):
                 continue
             if drop_directives and is_directive(raw):
                 continue
