@@ -189,7 +189,7 @@ def test_a_substring_that_drops_a_negation_fails() -> None:
 
 def test_a_changed_number_in_the_prose_fails() -> None:
     md = _brief(
-        f"About 74% of active listings are whole-home rentals.[^1]", f'[^1]: study.md "{LISTINGS}"'
+        "About 74% of active listings are whole-home rentals.[^1]", f'[^1]: study.md "{LISTINGS}"'
     )
     assert _rules(md) == [("number_not_in_quote", "1")]
     march = _brief(
@@ -226,7 +226,8 @@ def test_an_invented_claim_pinned_on_a_valid_footnote_fails() -> None:
 def test_a_definition_no_marker_references_fails() -> None:
     md = _brief(
         f"{LISTINGS}[^1]",
-        f'[^1]: study.md "{LISTINGS}"\n[^2]: other.md "Platforms share data monthly under the agreement."',
+        f'[^1]: study.md "{LISTINGS}"\n'
+        '[^2]: other.md "Platforms share data monthly under the agreement."',
     )
     assert _rules(md) == [("unreferenced_definition", "2")]
 

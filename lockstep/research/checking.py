@@ -35,16 +35,19 @@ class _Artifacts(Protocol):
 
 
 def brief_titles(sources: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """Source key → the title a brief names it by: its own title, or, when an earlier source
-    already claims that title, the title marked as shared with that source's file (so a
-    document that copies another's title cannot borrow its standing)."""
-    claimed: dict[str, str] = {}
-    out: dict[str, str] = {}
+    """Source key → the title a brief names it by: its own title, or, when more than one
+    gathered source claims that title, the title marked as shared with the others' files, on
+    every claimant (which one copied cannot be known, so none borrows the other's standing)."""
+    owners: dict[str, list[str]] = {}
+    titles: dict[str, str] = {}
     for source in sources:
         key = str(source["key"])
-        title = normalise_ws(str(source.get("title") or "")) or key
-        owner = claimed.setdefault(title.lower(), key)
-        out[key] = title if owner == key else f"{title}, title shared with {owner}"
+        titles[key] = normalise_ws(str(source.get("title") or "")) or key
+        owners.setdefault(titles[key].lower(), []).append(key)
+    out: dict[str, str] = {}
+    for key, title in titles.items():
+        others = [k for k in owners[title.lower()] if k != key]
+        out[key] = f"{title}, title shared with {', '.join(others)}" if others else title
     return out
 
 

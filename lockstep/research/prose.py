@@ -3,7 +3,7 @@
 Markdown structure comes from markdown-it-py (CommonMark): only paragraphs are prose, so
 headings, fenced and indented code, raw HTML blocks, tables-as-text and link reference
 definitions (which is what a planted `[^1]: source "quote"` line parses as) are not; a list
-item's wrapped lines stay one block. Inline code, inline HTML and images inside a paragraph
+item's wrapped lines stay one block. Inline code, inline HTML, links and images in a paragraph
 are reported as `markup` so the sentences holding them can be left out. Plain text (and the
 text of HTML pages) is split at blank lines; a bullet starts a new block, wrapped lines stay
 with it, and `=====`/`-----` underlines mark the line above as a title, not prose.
@@ -76,6 +76,8 @@ def _markdown_blocks(text: str) -> list[Block]:
                 block.markup.append(child.content)
             elif child.type == "image":
                 block.markup.append("![")
+            elif child.type == "link_open":  # a link's target is markup, whatever its text
+                block.markup.append("<" if child.markup == "autolink" else "](")
         if block.spans:
             out.append(block)
     return out

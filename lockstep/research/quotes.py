@@ -45,6 +45,9 @@ _META = re.compile(
     r"message)s?)\b",
     re.I,
 )
+_MARKUP_LIKE = re.compile(r"\]\(|<[A-Za-z/!?]|\[\^|javascript:|data:text", re.I)
+"""What reads as markup even where the parser declined it (CommonMark refuses `javascript:`
+link targets, so their syntax stays text): such sentences are not prose either."""
 _ROLE = re.compile(r"^\W*[A-Z][A-Z _-]{1,20}:")  # SYSTEM:, ASSISTANT:, NOTE TO AI:
 
 
@@ -136,7 +139,8 @@ def sentences(
             ended = keep_markup or _ENDED.search(raw)
             if not (min_words <= len(words) <= max_words) or not ended:
                 continue
-            if not keep_markup and ("[^" in raw or any(m in raw for m in block.markup)):
+            markup = _MARKUP_LIKE.search(raw) or any(m in raw for m in block.markup)
+            if not keep_markup and markup:
                 continue
             if drop_directives and is_directive(raw):
                 continue
