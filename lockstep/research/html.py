@@ -47,8 +47,8 @@ def _declarations(style: str) -> dict[str, str]:
 
 
 def _zero(value: str) -> bool:
-    number = re.match(r"^-?[\d.]+", value)
-    return bool(number) and float(number.group(0) or 1) == 0.0
+    number = re.match(r"^-?\d*\.?\d+", value)
+    return number is not None and float(number.group(0)) == 0.0
 
 
 def _hides(style: str) -> bool:

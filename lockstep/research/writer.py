@@ -120,7 +120,7 @@ def plan(topic: str, evidence: Sequence[dict[str, str]]) -> dict[str, Any]:
             heading = f"{heading} ({term})" if heading.lower() != term else f"More on {term}"
         purpose = f"What the sources say about {heading.lower()}."
         sections.append({"heading": heading, "purpose": purpose, "evidence": chosen})
-    out = []
+    out: list[dict[str, Any]] = []
     if summary:
         purpose = "The evidence that bears most directly on the question."
         out.append({"heading": SUMMARY, "purpose": purpose, "evidence": summary})
@@ -129,7 +129,8 @@ def plan(topic: str, evidence: Sequence[dict[str, str]]) -> dict[str, Any]:
         purpose = "The options the sources name, and who supports or opposes each."
         out.append({"heading": OPTIONS, "purpose": purpose, "evidence": options})
     for s in out:
-        s["evidence"] = [items[i]["id"] for i in s["evidence"]]
+        indices: list[int] = s["evidence"]
+        s["evidence"] = [items[i]["id"] for i in indices]
     return {"title": title, "sections": out}
 
 
@@ -167,7 +168,10 @@ def _synthesis(heading: str, evidence: list[dict[str, str]]) -> list[str]:
         if all(_stance(evidence[n]["quote"]) == "agrees" for n in ns)
     ]
     differ = [s for s in by_source if s not in agree]
-    cite = lambda sources: "".join(marks[n] for s in sources for n in by_source[s])  # noqa: E731
+
+    def cite(sources: list[str]) -> str:
+        return "".join(marks[n] for s in sources for n in by_source[s])
+
     out: list[str] = []
     if len(by_source) == 1:
         (only,) = by_source
