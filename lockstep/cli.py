@@ -410,7 +410,7 @@ def verify(
     else:
         for f in report.failures:
             line = f"line {f.line}: " if f.line else ""
-            out.print(f"[red]FAIL[/red] {line}{f.kind}: {escape(f.message)}")
+            out.print(f"[red]FAIL[/red] {line}{escape(f.message)}")
         verdict = (
             "[green]ok[/green]" if report.ok else f"[red]{len(report.failures)} failure(s)[/red]"
         )
