@@ -36,6 +36,20 @@ def _small_folder(tmp_path: Path, corpus: Path, count: int = 2) -> Path:
     return folder
 
 
+def _assert_reads_like_a_brief(text: str, outline: dict[str, object]) -> None:
+    """Headings from the evidence, no quote twice, a synthesis sentence opening each section."""
+    headings = [line[3:] for line in text.splitlines() if line.startswith("## ")]
+    assert headings[0] == "Summary" and len(set(headings)) == len(headings) >= 3
+    fixed = {"Background and scale", "Costs, revenue and the economy", "What the evidence shows"}
+    assert not fixed & set(headings)
+    quotes = [line.split('"', 1)[1] for line in text.splitlines() if line.startswith("[^")]
+    assert len(quotes) == len(set(quotes))
+    for block in text.split("\n## ")[1:]:
+        first = block.split("\n\n")[1]
+        assert "“" not in first.split("[^")[0], first  # opens with its own words, not a quote
+        assert "[^" in first
+
+
 def test_brief_completes_with_verified_citations(db_url: str, corpus: Path) -> None:
     with Lockstep(db_url) as client:
         st = client.run("brief", topic=TOPIC, sources=[str(corpus)])
@@ -55,6 +69,9 @@ def test_brief_completes_with_verified_citations(db_url: str, corpus: Path) -> N
         result = verify(text, _corpus_texts(corpus), {s["key"] for s in report["sources"]})
         assert result.ok, result.failures
         assert len(result.citations) >= 8 and result.paragraphs >= 5
+        assert client.values(st.thread_id)["verified"] is True
+        assert client.artifacts.latest(st.thread_id, "final").score == 1.0
+        _assert_reads_like_a_brief(text, outline)
         names = {a.name for a in client.artifacts_of(st.thread_id)}
         assert {
             "request",
@@ -177,7 +194,12 @@ def test_failed_citations_are_revised(db_url: str, corpus: Path) -> None:
         assert ("verifying", "citations_failed", "drafting") in path
         first = client.artifacts.meta(client.artifacts.latest(st.thread_id, "verification").id, 1)
         failures = client.artifacts.json(first)["failures"]
-        assert failures and {f["kind"] for f in failures} == {"quote_not_found"}
+        # the altered quote fails verbatim; the body sentence that carries it now also says a
+        # number its (real) quote does not: each failure names its rule and footnote
+        kinds = {f["kind"] for f in failures}
+        assert failures and "quote_not_found" in kinds
+        assert kinds <= {"quote_not_found", "number_not_in_quote", "unsupported_claim"}
+        assert all(f["label"] for f in failures)
         draft = client.artifacts.latest(st.thread_id, "draft")
         assert draft.version == 2 and draft.parent_version == 1
         assert verify(client.artifact(st.thread_id)[1].decode(), _corpus_texts(corpus)).ok
@@ -203,6 +225,12 @@ def test_revision_guard_boundary_reaches_human_review(db_url: str, corpus: Path)
         assert st.status == "completed"
         final = client.artifacts.latest(thread, "final")
         assert final.created_by == "carla" and final.step == "human_review"
+        # approved despite failed citations: stored and shown as unverified, never clean
+        assert final.score == 0.0 and client.values(thread)["verified"] is False
+        text = client.artifact(thread, "final")[1].decode()
+        assert text.splitlines()[0].startswith("# ")
+        assert "> **Unverified brief.** Approved at human review by carla" in text
+        assert not verify(text, _corpus_texts(corpus)).ok
         kinds = [row["kind"] for row in client.audit(thread)]
         assert kinds.count("decision") == 2
 

@@ -34,89 +34,16 @@ from lockstep.training.rules import Rule, misreadings, parse_rule
 
 __all__ = ["OfflineChatModel"]
 
-_EVIDENCE_LINE = re.compile(r'^\[(E\d+)\] (.+?) \| (.*?) \| "(.*)"$')
-_DEFINITION = re.compile(r'^\[\^([A-Za-z0-9_-]+)\]:\s+(.+?)\s+"(.*)"\s*$')
+_EVIDENCE_LINE = re.compile(r"^\[(E\d+)\] (\{.*\})$")
 _MARKER = re.compile(r"\[\^([A-Za-z0-9_-]+)\](?!:)")
 
-# What a decision-maker needs from a policy brief, as search terms over the evidence.
-_INTENTS: tuple[tuple[str, str, str], ...] = (
-    (
-        "Background and scale",
-        "How large the issue is and how it has changed.",
-        "number total share percent growth increase since year current active count",
-    ),
-    (
-        "What the evidence shows",
-        "What studies and data find about the effects.",
-        "effect impact found study data analysis associated estimate rent prices",
-    ),
-    (
-        "Costs, revenue and the economy",
-        "Who gains and pays, and how much.",
-        "revenue tax cost budget spending jobs income businesses economic million",
-    ),
-    (
-        "Risks and community concerns",
-        "What residents and safety officials report.",
-        "complaints safety risk concern residents noise survey oppose support fire",
-    ),
-    (
-        "Implementation and enforcement",
-        "What it takes to make a rule work.",
-        "enforcement compliance registration data platform administration legal fines staff",
-    ),
-    (
-        "Options and recommendations",
-        "The choices before decision-makers and their trade-offs.",
-        "recommend option should adopt propose require cap measure council package",
-    ),
+# Angles the research agent searches besides the topic itself: what any brief needs.
+_ANGLES = (
+    "data findings evidence scale",
+    "costs risks concerns effects",
+    "requirements rules enforcement compliance",
+    "options recommendations proposals",
 )
-_LOWER_FIRST = {
-    "the",
-    "a",
-    "an",
-    "this",
-    "these",
-    "those",
-    "in",
-    "on",
-    "for",
-    "most",
-    "many",
-    "some",
-    "only",
-    "about",
-    "over",
-    "under",
-    "nearly",
-    "roughly",
-    "almost",
-    "at",
-    "by",
-    "with",
-    "of",
-    "there",
-    "when",
-    "while",
-    "if",
-    "since",
-    "after",
-    "before",
-    "during",
-    "each",
-    "every",
-    "all",
-    "both",
-    "among",
-    "across",
-    "more",
-    "fewer",
-    "less",
-    "without",
-    "where",
-    "because",
-}
-_LEADS = ("{title} reports that {q}", "According to {title}, {q}", "{title} notes that {q}")
 
 
 def _tag(text: str, name: str) -> str:
@@ -132,13 +59,22 @@ def _field(text: str, name: str) -> str:
 
 
 def _evidence(text: str) -> list[dict[str, str]]:
+    """The evidence items of a prompt: one `[E1] {json}` line each (see `format_evidence`)."""
     items = []
     for line in _tag(text, "evidence").splitlines():
         match = _EVIDENCE_LINE.match(line.strip())
-        if match:
-            eid, source, title, quote = match.groups()
-            items.append({"id": eid, "source": source, "title": title, "quote": quote})
+        if not match:
+            continue
+        try:
+            data = json.loads(match.group(2))
+        except json.JSONDecodeError:
+            continue
+        if isinstance(data, dict) and all(isinstance(data.get(k), str) for k in _KEYS):
+            items.append({"id": match.group(1), **{k: data[k] for k in _KEYS}})
     return items
+
+
+_KEYS = ("source", "title", "quote")
 
 
 def _tokens(text: str) -> int:
@@ -217,101 +153,27 @@ class OfflineChatModel(BaseChatModel):
     # -- outline ---------------------------------------------------------------------------
 
     def _outline(self, prompt: str) -> dict[str, Any]:
-        from lockstep.research.ranking import Ranker
+        from lockstep.research.writer import plan
 
-        topic = _field(prompt, "Topic")
-        evidence = _evidence(prompt)
-        sections: list[dict[str, Any]] = []
-        if not evidence:
-            return {"title": f"Policy brief: {topic}", "sections": sections}
-        ranker = Ranker([f"{e['title']} {e['quote']}" for e in evidence])
-        used: set[int] = set()
-
-        def pick(query: str, limit: int) -> list[int]:
-            chosen: list[int] = []
-            per_source: dict[str, int] = {}
-            for idx, _score in ranker.rank(query):
-                source = evidence[idx]["source"]
-                if idx in used or per_source.get(source, 0) >= 2:
-                    continue
-                chosen.append(idx)
-                per_source[source] = per_source.get(source, 0) + 1
-                if len(chosen) == limit:
-                    break
-            used.update(chosen)
-            return chosen
-
-        summary = pick(topic, 3)
-        if summary:
-            sections.append(
-                {
-                    "heading": "Summary",
-                    "purpose": "The most important findings in brief.",
-                    "evidence": [evidence[i]["id"] for i in summary],
-                }
-            )
-        for heading, purpose, terms in _INTENTS:
-            chosen = pick(f"{terms} {topic}", 4)
-            if len(chosen) >= 2:
-                ids = [evidence[i]["id"] for i in sorted(chosen)]
-                sections.append({"heading": heading, "purpose": purpose, "evidence": ids})
-        return {"title": f"Policy brief: {topic}", "sections": sections}
+        return plan(_field(prompt, "Topic"), _evidence(prompt))
 
     # -- sections --------------------------------------------------------------------------
 
     def _section(self, prompt: str) -> str:
-        evidence = _evidence(prompt)
-        paragraphs: list[str] = []
-        definitions: list[str] = []
-        for start in range(0, len(evidence), 2):
-            sentences = []
-            for offset, item in enumerate(evidence[start : start + 2]):
-                n = start + offset + 1
-                lead = _LEADS[(start + offset) % len(_LEADS)]
-                sentences.append(
-                    lead.format(title=f"*{item['title']}*", q=_soften(item["quote"])) + f"[^{n}]"
-                )
-                definitions.append(f'[^{n}]: {item["source"]} "{item["quote"]}"')
-            paragraphs.append(" ".join(sentences))
-        if not paragraphs:
-            return ""
-        return "\n\n".join(paragraphs) + "\n\n" + "\n".join(definitions) + "\n"
+        from lockstep.research.writer import section
+
+        return section(_field(prompt, "Section"), _evidence(prompt))
 
     # -- revision --------------------------------------------------------------------------
 
     def _revise(self, prompt: str) -> str:
-        from lockstep.research.citations import extract_quote_fix
+        from lockstep.research.revision import revise
 
-        draft = _tag(prompt, "draft")
         try:
             report = json.loads(_tag(prompt, "report") or "{}")
         except json.JSONDecodeError:
             report = {}
-        by_source: dict[str, list[str]] = {}
-        for item in _evidence(prompt):
-            by_source.setdefault(item["source"], []).append(item["quote"])
-        lines = draft.splitlines()
-        definitions = {}
-        for i, line in enumerate(lines):
-            match = _DEFINITION.match(line)
-            if match:
-                definitions[match.group(1)] = (i, match.group(2), match.group(3))
-        drop: set[str] = set()
-        for failure in report.get("failures", []):
-            label = failure.get("label")
-            if not label:
-                continue
-            if failure.get("kind") in ("quote_not_found", "empty_quote") and label in definitions:
-                i, source, quote = definitions[label]
-                fix = extract_quote_fix(quote, "\n\n".join(by_source.get(source, [])))
-                if fix:
-                    lines[i] = f'[^{label}]: {source} "{" ".join(fix.split())}"'
-                    continue
-            drop.add(label)
-        kept = [
-            line for line in lines if not ((m := _DEFINITION.match(line)) and m.group(1) in drop)
-        ]
-        return _drop_sentences("\n".join(kept), drop) + "\n"
+        return revise(_tag(prompt, "draft"), report, _evidence(prompt))
 
 
 def _with_usage(message: AIMessage, prompt: str, out: str) -> ChatResult:
@@ -342,7 +204,7 @@ def _research(messages: list[BaseMessage]) -> AIMessage:
     extra = [q.strip() for q in _field(human, "Also cover").split(" | ") if q.strip()]
     if extra == ["(nothing else)"]:
         extra = []
-    angles = extra or [f"{topic} {terms}" for _, _, terms in _INTENTS[1:5]]
+    angles = extra or [f"{topic} {terms}" for terms in _ANGLES]
     queries = [topic, *angles]
     calls: list[dict[str, Any]] = [
         dict(c) for m in messages if isinstance(m, AIMessage) for c in m.tool_calls
@@ -395,38 +257,6 @@ def _reading_plan(
             plan.append(("fetch", {"doc_id": doc_id}))
         plan.append(("extract", {"doc_id": doc_id, "query": query}))
     return plan
-
-
-def _soften(quote: str) -> str:
-    """Lower-case a quote's first word when it is a common word, so it reads mid-sentence."""
-    first, _, rest = quote.partition(" ")
-    if first.lower() in _LOWER_FIRST and first[:1].isupper():
-        return first.lower() + (" " + rest if rest else "")
-    return quote
-
-
-def _drop_sentences(markdown: str, labels: set[str]) -> str:
-    """Remove body sentences citing `labels`, then paragraphs left with no valid citation."""
-    defined = {m.group(1) for line in markdown.splitlines() if (m := _DEFINITION.match(line))}
-    blocks = markdown.split("\n\n")
-    out = []
-    for block in blocks:
-        stripped = block.strip()
-        structural = (
-            not stripped
-            or stripped.startswith("#")
-            or re.fullmatch(r"-{3,}", stripped)
-            or all(_DEFINITION.match(line.strip()) for line in stripped.splitlines())
-        )
-        if structural:
-            out.append(block)
-            continue
-        sentences = re.split(r"(?<=[.!?\]])\s+(?=[A-Z*\"'])", stripped)
-        kept = [s for s in sentences if not (set(_MARKER.findall(s)) & labels)]
-        text = " ".join(kept)
-        if text and set(_MARKER.findall(text)) & defined:
-            out.append(text)
-    return "\n\n".join(out).strip()
 
 
 # -- compliance training -------------------------------------------------------------------

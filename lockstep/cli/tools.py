@@ -10,11 +10,14 @@ import typer
 from rich.markup import escape
 
 from lockstep.cli.common import (
+    DbOption,
     JsonOption,
     err,
     error_boundary,
+    open_client,
     out,
 )
+from lockstep.errors import ConfigError
 
 app = typer.Typer()
 
@@ -22,13 +25,17 @@ app = typer.Typer()
 @app.command()
 def verify(
     draft: Annotated[Path, typer.Argument(metavar="DRAFT.md")],
-    sources: Annotated[list[Path], typer.Option(help="Folder(s) the citations point into.")],
+    sources: Annotated[
+        list[Path] | None, typer.Option(help="Folder(s) the citations point into.")
+    ] = None,
+    thread: Annotated[
+        str | None, typer.Option(help="Check against the sources this thread stored.")
+    ] = None,
     as_json: JsonOption = False,
+    db: DbOption = None,
 ) -> None:
     """Check every footnote quote of a markdown file against its source (exit 1 on failure)."""
-    from lockstep.nodes.research import source_key
-    from lockstep.research.citations import verify as verify_text
-    from lockstep.research.corpus import load_corpus
+    from lockstep.research.checking import verify_folders, verify_thread
 
     with error_boundary():
         try:
@@ -36,11 +43,12 @@ def verify(
         except (OSError, UnicodeDecodeError) as exc:
             err.print(f"[red]error:[/red] cannot read {draft}: {getattr(exc, 'strerror', exc)}")
             raise typer.Exit(2) from None
-        texts: dict[str, str] = {}
-        for index, folder in enumerate(sources):
-            docs, _ = load_corpus(folder)
-            texts.update({source_key(index, str(folder), d.path): d.text for d in docs})
-        report = verify_text(text, texts)
+        if thread is None and not sources:
+            raise ConfigError("give --sources DIR or --thread ID")
+        if thread is not None:
+            report = verify_thread(text, open_client(db).artifacts, thread)
+        else:
+            report = verify_folders(text, sources or [])
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
     else:

@@ -11,10 +11,11 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from lockstep.nodes.context import context_of, thread_of
+from lockstep.research.escape import escape_markdown
 from lockstep.state.brief import BriefState
 from lockstep.state.machine import refs
 
-__all__ = ["HANDLERS", "REVIEWS"]
+__all__ = ["HANDLERS", "REVIEWS", "UNVERIFIED_BANNER"]
 
 
 def _research_summary(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
@@ -79,6 +80,20 @@ def _after_timeout(
     return {}
 
 
+UNVERIFIED_BANNER = (
+    "> **Unverified brief.** Approved at human review by {by} although its citations did not "
+    "pass verification ({problems}). Its footnotes may not say what the text claims; see the "
+    "verification report{report}."
+)
+"""The banner an approved-but-unverified brief opens with (after its title)."""
+
+
+def _with_banner(markdown: str, banner: str) -> str:
+    lines = markdown.split("\n")
+    at = 1 if lines and lines[0].startswith("# ") else 0
+    return "\n".join([*lines[:at], "", banner, "", *lines[at:]]).lstrip("\n")
+
+
 def _after_review(
     state: BriefState, runtime: Runtime[Any], answer: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -86,16 +101,30 @@ def _after_review(
         ctx = context_of(runtime)
         draft = state["draft"]
         assert draft is not None
+        text = ctx.artifacts.text(draft)
+        report_ref = state.get("report")
+        report = ctx.artifacts.json(report_ref) if report_ref else None
+        verified = bool(report and report.get("ok")) and report_ref is not None
+        by = str(answer.get("by") or "unknown")
+        if not verified:
+            failures = len(report["failures"]) if report else 0
+            problems = f"{failures} problems" if report else "never verified"
+            where = f" (artifact {report_ref['id']}@{report_ref['version']})" if report_ref else ""
+            text = _with_banner(
+                text,
+                UNVERIFIED_BANNER.format(by=escape_markdown(by), problems=problems, report=where),
+            )
         final = ctx.artifacts.put(
             thread_of(runtime),
             "final",
-            ctx.artifacts.text(draft),
+            text,
             step="human_review",
-            created_by=str(answer.get("by") or "unknown"),
+            created_by=by,
             format="markdown",
-            inputs=refs(draft, state.get("report")),
+            inputs=refs(draft, report_ref),
+            score=1.0 if verified else 0.0,
         )
-        return {"final": final}
+        return {"final": final, "verified": verified}
     if answer["decision"] == "revise":
         return {"needs_revision": True, "feedback": answer.get("comment")}
     return {}

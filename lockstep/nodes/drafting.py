@@ -15,37 +15,45 @@ from langgraph.runtime import Runtime
 from lockstep.agents.faults import TransientError
 from lockstep.agents.prompts import OUTLINE, REVISE, SECTION, Outline, format_evidence
 from lockstep.nodes.context import RunContext, context_of, thread_of
-from lockstep.research.citations import normalise_ws
+from lockstep.research.checking import brief_titles
+from lockstep.research.citations import normalise_ws, parse_citations
+from lockstep.research.claims import MARKER
+from lockstep.research.escape import prompt_safe
+from lockstep.research.writer import dedupe_quotes
 from lockstep.state.brief import BriefState
 from lockstep.state.machine import refs
 
-__all__ = ["assemble", "drafting", "evidence_items"]
+__all__ = ["assemble", "drafting", "evidence_items", "evidence_titles"]
 
 MIN_BODY_SECTIONS = 2
 """An outline with fewer evidence-backed sections (besides the summary) asks for more research."""
 
-_DEFINITION = re.compile(r'^\[\^([A-Za-z0-9_-]+)\]:\s+(.+?)\s+"(.*)"\s*$')
-_MARKER = re.compile(r"\[\^([A-Za-z0-9_-]+)\](?!:)")
+_DEFINITION = re.compile(r"^\[\^([^\]\s]+)\]:")
+_MARKER = MARKER
 
 
 def evidence_items(ctx: RunContext, state: BriefState) -> list[dict[str, str]]:
-    """The gathered quotes as numbered evidence (E1, E2, ...) in research order."""
+    """The gathered quotes as numbered evidence (E1, E2, ...) in research order, without
+    near-repeats (`writer.dedupe_quotes`). A title that an earlier source already claims is
+    disambiguated with the file name, so a copied title cannot borrow another's standing."""
     research = state.get("research")
     if not research:
         return []
     report = ctx.artifacts.json(research)
+    titles = brief_titles(report["sources"])
     items: list[dict[str, str]] = []
     for source in report["sources"]:
         for quote in source["quotes"]:
             items.append(
-                {
-                    "id": f"E{len(items) + 1}",
-                    "source": source["key"],
-                    "title": source["title"],
-                    "quote": quote["text"],
-                }
+                {"source": source["key"], "title": titles[source["key"]], "quote": quote["text"]}
             )
-    return items
+    kept = dedupe_quotes(items)
+    return [{"id": f"E{n}", **item} for n, item in enumerate(kept, start=1)]
+
+
+def evidence_titles(ctx: RunContext, state: BriefState) -> dict[str, str]:
+    """Source key → the title the brief names it by (what verification may strip as a name)."""
+    return {e["source"]: e["title"] for e in evidence_items(ctx, state)}
 
 
 def _completion(ctx: RunContext, messages: Any) -> str:
@@ -140,18 +148,23 @@ def assemble(title: str, sections: list[str]) -> str:
     for section in sections:
         local: dict[str, int] = {}
         body_lines = []
-        for line in section.strip().splitlines():
-            match = _DEFINITION.match(line.strip())
-            if not match:
+        lines = section.strip().splitlines()
+        parsed = {c.line: c for c in parse_citations(section.strip())[0]}
+        for number, line in enumerate(lines, start=1):
+            if not _DEFINITION.match(line.strip()):
                 body_lines.append(line)
                 continue
-            label, source, quote = match.groups()
-            key = (source, normalise_ws(quote))
+            citation = parsed.get(number)
+            if citation is None:  # malformed: kept as is, so verification reports it
+                lines_out.append(line.strip())
+                continue
+            key = (citation.source, normalise_ws(citation.quote))
             if key not in definitions:
                 counter += 1
                 definitions[key] = counter
-                lines_out.append(f'[^{counter}]: {source} "{quote}"')
-            local[label] = definitions[key]
+                rest = line.strip().split(":", 1)[1].strip()
+                lines_out.append(f"[^{counter}]: {rest}")
+            local[citation.label] = definitions[key]
 
         def renumber(m: re.Match[str], local: dict[str, int] = local) -> str:
             nonlocal counter
@@ -181,7 +194,7 @@ def _revise(state: BriefState, ctx: RunContext, thread: str) -> dict[str, Any]:
     draft_ref, report_ref = state.get("draft"), state.get("report")
     assert draft_ref is not None, "revise is only reached with a draft"
     draft = ctx.artifacts.text(draft_ref)
-    report = ctx.artifacts.text(report_ref) if report_ref else "{}"
+    report = prompt_safe(ctx.artifacts.text(report_ref)) if report_ref else "{}"
     messages = REVISE.format_messages(
         topic=state["topic"],
         report=report,

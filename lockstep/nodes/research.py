@@ -1,5 +1,9 @@
 """The `researching` step: rank documents with BM25 and extract quotes with exact spans.
 
+Only documents relevant to the topic are planned (`relevance.relevant`: most of the topic's
+IDF weight, and a score near the best), copies of a document already read are skipped, and
+only sentences that state something are quoted (`sentences(drop_directives=True)`).
+
 A round is planned once (rank every document against the topic and any extra queries), then
 read in batches of `batch_size`, one step and so one checkpoint per batch. The research report
 (the `sources` artifact) gains a version per batch, so a crash loses at most one batch.
@@ -16,7 +20,8 @@ from lockstep.errors import SourcesError
 from lockstep.nodes.context import RunContext, context_of, thread_of
 from lockstep.research.corpus import load_corpus, read_document, source_key
 from lockstep.research.quotes import sentences
-from lockstep.research.ranking import rank_documents, rank_quotes
+from lockstep.research.ranking import Ranker, rank_quotes
+from lockstep.research.relevance import duplicate_of, relevant
 from lockstep.state.brief import BriefState, QueuedSource
 
 __all__ = ["research", "source_key"]
@@ -50,8 +55,13 @@ def _plan(state: BriefState, ctx: RunContext, report: dict[str, Any]) -> list[Qu
             key = source_key(index, root, skip.path)
             if key not in skipped:
                 report["skipped"].append({"key": key, "reason": skip.reason})
+        ranker = Ranker([f"{d.title}\n{d.text}" for d in docs])
+        on_topic = relevant(ranker, state["topic"])
         for query in queries:
-            for doc, score in rank_documents(docs, query):
+            for i, score in ranker.rank(query):
+                if i not in on_topic:
+                    continue
+                doc = docs[i]
                 key = source_key(index, root, doc.path)
                 if key in gathered or (key in best and best[key]["score"] >= score):
                     continue
@@ -90,6 +100,10 @@ def research(
     batch, rest = queue[: ctx.batch_size], queue[ctx.batch_size :]
     gathered = list(state.get("gathered") or [])
     query = " ".join([state["topic"], *(state.get("extra_queries") or [])])
+    read = [
+        (s["key"], s["sha256"], ctx.artifacts.blobs.get(s["sha256"]).decode("utf-8"))
+        for s in report["sources"]
+    ]
     for item in batch:
         ctx.acquire("search_api_calls")  # one fetch = one call, under the shared rate limit
         try:
@@ -97,7 +111,12 @@ def research(
         except SourcesError as exc:
             report["skipped"].append({"key": item["key"], "reason": str(exc)})
             continue
-        quotes = rank_quotes(sentences(doc), query, k=ctx.quotes_per_source)
+        copy = duplicate_of(doc.text, doc.sha256, read)
+        if copy is not None:
+            report["skipped"].append({"key": item["key"], "reason": f"a copy of {copy}"})
+            continue
+        candidates = sentences(doc, drop_directives=True)
+        quotes = rank_quotes(candidates, query, k=ctx.quotes_per_source)
         if not quotes:
             continue
         blob = ctx.artifacts.blobs.put(doc.text.encode("utf-8"))
@@ -116,6 +135,7 @@ def research(
             }
         )
         gathered.append(item["key"])
+        read.append((item["key"], doc.sha256, doc.text))
     inputs = [state["request"]] if state.get("request") else []
     ref = ctx.artifacts.put(thread, "sources", report, step="researching", inputs=inputs)
     if rest:

@@ -1,4 +1,7 @@
-"""The `verifying` step: citations checked by code against the sources gathered in this thread."""
+"""The `verifying` step: citations checked by code against the sources gathered in this thread.
+
+A draft that passes is stored as the `final` artifact with score 1.0 and state `verified`
+True; one approved at `human_review` despite failures is not (see `brief_gates`)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from langgraph.runtime import Runtime
 
 from lockstep.errors import SourcesError
 from lockstep.nodes.context import RunContext, context_of, thread_of
+from lockstep.nodes.drafting import evidence_titles
 from lockstep.research.citations import verify
 from lockstep.research.corpus import load_corpus
 from lockstep.state.brief import BriefState
@@ -47,7 +51,7 @@ def verifying(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
     assert draft_ref is not None
     draft = ctx.artifacts.text(draft_ref)
     texts, gathered = thread_sources(ctx, state)
-    result = verify(draft, texts, gathered)
+    result = verify(draft, texts, gathered, evidence_titles(ctx, state))
     payload = result.to_dict()
     if result.ok and result.paragraphs == 0:
         payload["ok"] = False
@@ -75,6 +79,7 @@ def verifying(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
             step="verifying",
             inputs=[draft_ref, report],
             format="markdown",
+            score=1.0,
         )
-        return {"event": "passed", "report": report, "final": final}
+        return {"event": "passed", "report": report, "final": final, "verified": True}
     return {"event": "citations_failed", "report": report, "needs_revision": True}

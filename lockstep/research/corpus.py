@@ -11,10 +11,10 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 
 from lockstep.errors import SourcesError
+from lockstep.research.html import html_to_text
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
@@ -24,6 +24,7 @@ __all__ = [
     "load_corpus",
     "read_document",
     "source_key",
+    "title_of",
 ]
 
 SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm")
@@ -47,105 +48,34 @@ class Skipped:
     reason: str
 
 
-_BLOCK = {
-    "p",
-    "div",
-    "section",
-    "article",
-    "header",
-    "footer",
-    "main",
-    "aside",
-    "nav",
-    "br",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "li",
-    "ul",
-    "ol",
-    "table",
-    "tr",
-    "blockquote",
-    "pre",
-    "hr",
-    "dl",
-    "dt",
-    "dd",
-    "figure",
-    "figcaption",
-}
-_DROP = {"script", "style", "head", "template", "noscript"}
-
-
-class _TextParser(HTMLParser):
-    """Visible text of an HTML page, with block elements as paragraph breaks.
-
-    The standard library's parser is enough here: sources are read for their prose, and a
-    full DOM library would add a dependency without adding anything the checks need."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.title = ""
-        self.h1 = ""
-        self._drop = 0
-        self._in: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _DROP:
-            self._drop += 1
-        if tag in _BLOCK:
-            self.parts.append("\n\n")
-        if re.fullmatch(r"h[1-6]", tag) and not self._drop:
-            self.parts.append("#" * int(tag[1]) + " ")  # headings stay headings, as in markdown
-        self._in.append(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _DROP and self._drop:
-            self._drop -= 1
-        if tag in _BLOCK:
-            self.parts.append("\n\n")
-        if tag in self._in:
-            while self._in and self._in.pop() != tag:
-                pass
-
-    def handle_data(self, data: str) -> None:
-        if "title" in self._in:
-            self.title += data
-        if self._drop:
-            return
-        if "h1" in self._in:
-            self.h1 += data
-        self.parts.append(data)
-
-
-def html_to_text(html: str) -> tuple[str, str]:
-    """(title, text) of an HTML document; title from `<title>`, else the first `<h1>`."""
-    parser = _TextParser()
-    parser.feed(html)
-    parser.close()
-    raw = "".join(parser.parts)
-    paragraphs = [" ".join(block.split()) for block in re.split(r"\n\s*\n", raw)]
-    text = "\n\n".join(p for p in paragraphs if p)
-    title = " ".join(parser.title.split()) or " ".join(parser.h1.split())
-    return title, text
+_UNDERLINE = re.compile(r"\s*([=\-~*#_^+])\1{2,}\s*")
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 def _title(path: Path, text: str) -> str:
-    for line in text.splitlines():
+    """A markdown file's first `#` heading (or setext heading); a text file's first line with
+    letters in it (its `=====` underline is not a title). Else the file name."""
+    markdown = path.suffix.lower() in (".md", ".markdown")
+    lines = text.splitlines()
+    for row, line in enumerate(lines):
         stripped = line.strip()
-        if not stripped:
+        if not stripped or _UNDERLINE.fullmatch(stripped) or not _LETTER.search(stripped):
             continue
-        if path.suffix.lower() in (".md", ".markdown"):
-            if stripped.startswith("# "):
-                return stripped[2:].strip()
-            continue
-        return stripped
+        if not markdown:
+            return " ".join(stripped.strip("#*=_-~ ").split()) or stripped
+        if stripped.startswith("# "):
+            return stripped[2:].strip().strip("#").strip()
+        nxt = lines[row + 1].strip() if row + 1 < len(lines) else ""
+        if nxt and set(nxt) == {"="}:
+            return stripped
     return path.stem.replace("-", " ").replace("_", " ")
+
+
+def title_of(path: str, text: str) -> str:
+    """The title `load_corpus` gives a document's `text` (an HTML page's text as read: its
+    first heading, as its `<title>` is not part of the text)."""
+    suffix = Path(path).suffix.lower()
+    return _title(Path(path).with_suffix(".txt" if suffix in (".html", ".htm") else suffix), text)
 
 
 def _read(root: Path, file: Path) -> Document:

@@ -98,6 +98,10 @@ class BriefState(MachineState, total=False):
     """A reviewer's comment for the next revision."""
     final: ArtifactRef | None
     """The verified (or approved) final brief."""
+    verified: bool | None
+    """Whether the final brief passed citation verification: True when verification stored
+    it, False when a person approved it at `human_review` despite failures (its artifact then
+    has score 0.0 and opens with an "Unverified brief" banner). None before a final exists."""
 
 
 class BriefOutput(TypedDict, total=False):
@@ -107,5 +111,6 @@ class BriefOutput(TypedDict, total=False):
     rejection_reason: str | None
     error: str | None
     final: ArtifactRef | None
+    verified: bool | None
     draft: ArtifactRef | None
     report: ArtifactRef | None
