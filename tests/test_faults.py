@@ -43,10 +43,10 @@ def test_every_fault_kind_is_retried(
     assert verify(text, _texts(corpus)).ok
 
 
-def test_brief_completes_with_30_percent_of_requests_faulted(
+def test_brief_completes_with_40_percent_of_requests_faulted(
     remote_env: pytest.MonkeyPatch, db_url: str, corpus: Path
 ) -> None:
-    fake = FakeOpenAI(fault_rate=0.3)
+    fake = FakeOpenAI(fault_rate=0.4)  # the brief makes ~9 requests: at least 3 fail
     with serve(fake) as url:
         remote_env.setenv("OPENAI_BASE_URL", url)
         with Lockstep(db_url, model=get_chat_model("openai:fake-model")) as client:
@@ -54,7 +54,7 @@ def test_brief_completes_with_30_percent_of_requests_faulted(
             assert st.status == "completed", st
             text = client.artifact(st.thread_id, "final")[1].decode()
     faulted = sum(outcome != "ok" for outcome in fake.log)
-    assert faulted == int(len(fake.log) * 0.3) >= 3, fake.log  # 30% of all requests, spread
+    assert faulted == int(len(fake.log) * 0.4) >= 3, fake.log  # 40% of all requests, spread
     report = verify(text, _texts(corpus))
     assert report.ok and len(report.citations) >= 8
 
