@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.test_server import Server, _key
-from tests.test_server import server as _server  # noqa: F401 - fixture used below
+from tests.test_server import Server, _key, server  # noqa: F401 - the live server fixture
 
 pytestmark = pytest.mark.slow
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -34,29 +33,34 @@ def table_curls() -> list[str]:
     return [m.group(1) for m in re.finditer(r"^\|[^|]*\|\s*`(curl [^`]*)`\s*\|$", README, re.M)]
 
 
-def fenced(language: str, after: str) -> str:
-    """The first fenced block of `language` after the heading line `after`."""
-    start = README.index(after)
-    match = re.search(rf"```{language}\n(.*?)```", README[start:], re.S)
-    assert match, f"no {language} block after {after!r}"
-    return match.group(1)
+def fenced(language: str, holding: str) -> str:
+    """The first fenced block of `language` that holds `holding`, or that follows it (a
+    heading)."""
+    blocks = list(re.finditer(rf"```{language}\n(.*?)```", README, re.S))
+    for block in blocks:
+        if holding in block.group(1):
+            return block.group(1)
+    start = README.index(holding)
+    after = [b for b in blocks if b.start() > start]
+    assert after, f"no {language} block at {holding!r}"
+    return after[0].group(1)
 
 
 @pytest.fixture
-def admin(server: Server) -> Iterator[tuple[Server, str]]:
+def admin(server: Server) -> Iterator[tuple[Server, str]]:  # noqa: F811
     yield server, _key(server.db, "docs", "submitter,approver,operator,admin")
 
 
 def test_every_curl_of_the_endpoint_table_answers(
     admin: tuple[Server, str], tmp_path: Path
 ) -> None:
-    server, key = admin
+    live, key = admin
     commands = table_curls()
     assert len(commands) >= 20, "the endpoint table lost its examples"
     assert all("Content-Type: application/json" in c for c in commands if " -d " in c), (
         "a body without its JSON content type is refused with 422"
     )
-    host = server.base.removeprefix("http://")
+    host = live.base.removeprefix("http://")
     filled: dict[str, str] = {}
     for command in commands:
         line = command.replace("localhost:8000", host).replace("$KEY", key)
