@@ -30,7 +30,7 @@ from lockstep.machine.spec import (
     parse_duration,
 )
 
-__all__ = ["MACHINE_KEYS", "STATE_KEYS", "TRANSITION_KEYS", "load_machine", "read_machine"]
+__all__ = ["MACHINE_KEYS", "STATE_KEYS", "TRANSITION_KEYS", "load_machine", "machine_problems", "read_machine"]
 
 MACHINE_KEYS = (
     "name",
@@ -123,7 +123,25 @@ def read_machine(source: str | Path | Mapping[str, Any], *, name: str | None = N
     where = path or "<machine>"
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: a machine declaration must be a mapping")
-    return _Reader(where, path).machine(data, name)
+    reader = _Reader(where, path)
+    machine = reader.machine(data, name)
+    if reader.problems:
+        raise MachineError(machine.name, reader.problems)
+    return machine
+
+
+def machine_problems(source: str | Path) -> tuple[Machine | None, list[str]]:
+    """The declaration in `source` as far as it could be read, and the loader's problems
+    (for `lockstep check`, which then runs the static checks on it too)."""
+    try:
+        return load_machine(source), []
+    except MachineError as exc:
+        problems = list(exc.problems)
+    path = str(source)
+    data = _parse(Path(path).read_text(encoding="utf-8"), path)
+    if not isinstance(data, Mapping):
+        return None, problems
+    return _Reader(path, path).machine(data, None), problems
 
 
 class _Reader:
@@ -185,8 +203,6 @@ class _Reader:
         initial = str(data.get("initial") or "")
         if not initial:
             self.problems.append(f"{self.where}: 'initial' state is not declared")
-        if self.problems:
-            raise MachineError(machine_name, self.problems)
         return Machine(
             name=machine_name,
             initial=initial,
