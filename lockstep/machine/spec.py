@@ -100,7 +100,8 @@ class StateDecl:
     line: int | None = field(default=None, compare=False)
     parent: str | None = None
     initial: str | None = None
-    children: tuple[str, ...] = ()
+    children: tuple[str, ...] = field(default=(), compare=False)
+    """Derived from the substates' `parent` (compared through it, in any order)."""
     on_enter: tuple[ActionCall, ...] = ()
     on_exit: tuple[ActionCall, ...] = ()
     policy: CheckpointPolicy = CheckpointPolicy()
@@ -124,12 +125,14 @@ class Transition:
     line: int | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Machine:
     """A whole declaration; `resolve` picks the transition an event takes.
 
-    Transitions are kept in state-declaration order (stable within a state), so the nested
-    and flat forms of one machine compare equal."""
+    Transitions are kept in state-declaration order (stable within a state). Two machines are
+    equal when they declare the same states, and the same transitions from each state in the
+    same order (the order that picks between guards): the nested and flat forms of one
+    machine compare equal, whatever order their states or sources are written in."""
 
     name: str
     initial: str
@@ -141,6 +144,26 @@ class Machine:
     path: str | None = field(default=None, compare=False)
     session_timeout: float | None = None
     """`timeouts.session`: wall-clock bound of a run, waiting for people included."""
+
+    def _key(self) -> tuple[Any, ...]:
+        by_source: dict[str, list[Transition]] = {}
+        for t in self.transitions:
+            by_source.setdefault(t.source, []).append(t)
+        return (
+            self.name,
+            self.initial,
+            self.error_state,
+            dict(self.states),
+            by_source,
+            dict(self.counters),
+            self.description,
+            self.session_timeout,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Machine) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]
 
     def outgoing(self, state: str) -> list[Transition]:
         """Transitions declared on `state` itself (not inherited from its parents)."""
