@@ -43,6 +43,7 @@ from lockstep.machine.routing import (
     NodeFn,
     Reducers,
     branch_node,
+    clock_of,
     enter_initial,
     entry_of,
     meter,
@@ -117,8 +118,11 @@ def _step_node(
         enter_initial(machine, state, runtime)
         pre = check_session(machine, name, state, runtime)
         values = {**state, **pre}
+        started = clock_of(runtime)
         update, actor = run_step(machine, name, fn, values, runtime)
-        return run_chain(machine, name, values, update, actor, runtime, nodes, reducers, pre)
+        return run_chain(
+            machine, name, values, update, actor, runtime, nodes, reducers, pre, started
+        )
 
     node.__name__ = name
     node.__doc__ = fn.__doc__
@@ -138,6 +142,7 @@ def _astep_node(
         enter_initial(machine, state, runtime)
         pre = check_session(machine, name, state, runtime)
         values = {**state, **pre}
+        started = clock_of(runtime)
         if over_budget(machine, name, values, runtime):
             update: dict[str, Any] = {
                 "error": "the run's LLM token budget is spent",
@@ -148,7 +153,9 @@ def _astep_node(
             update, actor = {}, f"step:{name}"
             with meter(name, update, runtime):
                 update.update(await afn(values, runtime) or {})
-        return run_chain(machine, name, values, update, actor, runtime, nodes, reducers, pre)
+        return run_chain(
+            machine, name, values, update, actor, runtime, nodes, reducers, pre, started
+        )
 
     node.__name__ = name
     node.__doc__ = afn.__doc__

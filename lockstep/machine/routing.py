@@ -280,15 +280,18 @@ def run_chain(
     nodes: Mapping[str, NodeFn],
     reducers: Reducers,
     pre: Mapping[str, Any] | None = None,
+    started: datetime | None = None,
 ) -> Command[Any]:
     """Take the transition for the event in `update`, then, while the checkpoint policy folds
     the next step into this superstep, run it here and take its transition too. One
-    `Command` carries every write and goes to where the last transition leads."""
+    `Command` carries every write and goes to where the last transition leads. `started` is
+    when the superstep's first step began (time-based policies count from it)."""
     writes: list[dict[str, Any]] = [dict(pre)] if pre else []
     values = dict(state)
     for write in writes:
         apply_update(values, write, reducers)
-    current, steps, seq, started = name, 1, 0, clock_of(runtime)
+    current, steps, seq = name, 1, 0
+    started = started or clock_of(runtime)
     while True:
         event = update.pop("event", None)
         routed = advance(machine, current, event, values, update, runtime, actor, seq)

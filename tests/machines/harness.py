@@ -34,6 +34,7 @@ class FixtureState(MachineState, total=False):
     ran: Annotated[dict[str, int], merge_counters]
     draft: str
     research_mode: str
+    escalated_from: str
 
 
 class Clock:
