@@ -9,7 +9,6 @@ from lockstep.agents.offline import OfflineChatModel
 from lockstep.artifacts.store import Artifact, ArtifactStore, BlobStore
 from lockstep.checkpointers import open_async_checkpointer, open_checkpointer
 from lockstep.client import Lockstep
-from lockstep.threads import ThreadStatus
 from lockstep.db import Database
 from lockstep.errors import (
     ArtifactError,
@@ -39,6 +38,7 @@ from lockstep.queue.store import Job, JobQueue
 from lockstep.queue.worker import Worker
 from lockstep.research.citations import VerificationReport, verify
 from lockstep.state.machine import ArtifactRef, MachineState
+from lockstep.threads import ThreadStatus
 from lockstep.triggers.scheduler import Scheduler
 
 __version__ = "0.1.0"

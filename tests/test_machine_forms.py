@@ -20,7 +20,10 @@ from lockstep.machine import check_machine, load_machine
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "machines"
 DESIGN = ["brief_workflow", "brief_state_machine", "training_state_machine"]
-SHIPPED = [*sorted((ROOT / "lockstep" / "graphs").glob("*.yaml")), ROOT / "examples/workflows/steps.yaml"]
+SHIPPED = [
+    *sorted((ROOT / "lockstep" / "graphs").glob("*.yaml")),
+    ROOT / "examples/workflows/steps.yaml",
+]
 
 
 def to_flat(data: dict[str, Any]) -> dict[str, Any]:
@@ -104,15 +107,27 @@ def test_every_unknown_key_is_named_with_its_line_and_closest_key() -> None:
     with pytest.raises(MachineError) as info:
         load_machine(BAD)
     problems = info.value.problems
-    assert "<machine>:3: unknown key 'error_stat' in the machine; did you mean 'error_state'?" in problems
-    assert "<machine>:4: unknown key 'sesion' in the timeouts of the machine; did you mean 'session'?" in problems
+    assert (
+        "<machine>:3: unknown key 'error_stat' in the machine; did you mean 'error_state'?"
+        in problems
+    )
+    assert (
+        "<machine>:4: unknown key 'sesion' in the timeouts of the machine; did you mean 'session'?"
+        in problems
+    )
     assert "<machine>:7: unknown key 'timout' in state 'a'; did you mean 'timeout'?" in problems
-    assert "<machine>:10: unknown key 'gaurd' in a transition of state 'a'; did you mean 'guard'?" in problems
+    assert (
+        "<machine>:10: unknown key 'gaurd' in a transition of state 'a'; did you mean 'guard'?"
+        in problems
+    )
     assert (
         "<machine>:12: unknown key 'checkpoint_frequncy' in state 'b'; "
         "did you mean 'checkpoint_frequency'?"
     ) in problems
-    assert any(p.startswith("<machine>:14: unknown key 'from' in a transition of state 'b'") for p in problems)
+    assert any(
+        p.startswith("<machine>:14: unknown key 'from' in a transition of state 'b'")
+        for p in problems
+    )
     assert len(problems) == 6, problems
 
 
@@ -137,14 +152,26 @@ def test_bad_values_are_reported(text: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("state", "expected"),
     [
-        ("{type: human_gate, checkpoint: false, transitions: [{event: x, target: done}]}", "only a step has a checkpoint policy"),
-        ("{checkpoint_frequency: every_5_sources, transitions: [{event: x, target: done}]}", "has no self-transition"),
-        ("{at_boundaries: [y], transitions: [{event: x, target: b}, {event: z, target: done}]}", "at_boundaries names 'y'"),
+        (
+            "{type: human_gate, checkpoint: false, transitions: [{event: x, target: done}]}",
+            "only a step has a checkpoint policy",
+        ),
+        (
+            "{checkpoint_frequency: every_5_sources, transitions: [{event: x, target: done}]}",
+            "has no self-transition",
+        ),
+        (
+            "{at_boundaries: [y], transitions: [{event: x, target: b}, {event: z, target: done}]}",
+            "at_boundaries names 'y'",
+        ),
         ("{on_exit: [shout], transitions: [{event: x, target: done}]}", "unknown action 'shout'"),
     ],
 )
 def test_static_checks_understand_policies_and_actions(state: str, expected: str) -> None:
-    doc = f"name: x\ninitial: s\nstates:\n  s: {{transitions: [{{event: go, target: b}}]}}\n  b: {state}\n  done: {{type: final}}\n  failed: {{type: final}}\n"
+    doc = (
+        "name: x\ninitial: s\nstates:\n  s: {transitions: [{event: go, target: b}]}\n"
+        f"  b: {state}\n  done: {{type: final}}\n  failed: {{type: final}}\n"
+    )
     problems = check_machine(load_machine(doc))
     assert any(expected in p for p in problems), problems
 

@@ -14,11 +14,11 @@ import pytest
 from langgraph.types import Command
 
 sys.path.insert(0, str(Path(__file__).parent / "machines"))
-from harness import Clock, build, drive  # noqa: E402
+from harness import Clock, build, drive
 
-from lockstep.machine import to_mermaid, to_svg  # noqa: E402
-from lockstep.machine.actions import ActionRun, on_notify  # noqa: E402
-from lockstep.machine.session import MESSAGE  # noqa: E402
+from lockstep.machine import to_mermaid, to_svg
+from lockstep.machine.actions import ActionRun, on_notify
+from lockstep.machine.session import MESSAGE
 
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = ROOT / "tests" / "machines" / "harness.py"
@@ -59,7 +59,7 @@ def _answer(graph: Any, ctx: Any, thread: str, decision: str, **extra: Any) -> A
 
 
 def test_brief_workflow_runs_to_completed_with_a_retried_research_error(sqlite_url: str) -> None:
-    machine, graph, ctx = build("brief_workflow", sqlite_url)
+    _machine, graph, ctx = build("brief_workflow", sqlite_url)
     snap = drive(graph, ctx, "t1", {"plan": WORKFLOW_PLAN})
     assert snap.values["status"] == "completed"
     assert "research_error" in _path(snap)
@@ -70,11 +70,15 @@ def test_brief_workflow_runs_to_completed_with_a_retried_research_error(sqlite_u
 
 
 def test_brief_state_machine_runs_through_its_hierarchy_and_gates(sqlite_url: str) -> None:
-    machine, graph, ctx = build("brief_state_machine", sqlite_url)
+    _machine, graph, ctx = build("brief_state_machine", sqlite_url)
     plan = {**STATE_MACHINE_PLAN, "verifying": ["citations_failed"] * 3 + ["passed"]}
     snap = drive(graph, ctx, "t1", {"plan": plan})
     assert snap.values["status"] == "completed"
-    assert _path(snap)[:3] == ["researching.searching", "researching.extracting", "researching.extracting"]
+    assert _path(snap)[:3] == [
+        "researching.searching",
+        "researching.extracting",
+        "researching.extracting",
+    ]
     saved = ctx.artifacts.history("t1", "final") if hasattr(ctx.artifacts, "history") else None
     kinds = [r["detail"]["action"] for r in ctx.db.audit("t1") if r["kind"] == "action"]
     assert "save_artifact(key=draft, name=final)" in kinds
@@ -91,7 +95,7 @@ def test_training_state_machine_runs_with_its_gates(sqlite_url: str) -> None:
 
 
 def test_a_parent_transition_applies_from_every_child(sqlite_url: str) -> None:
-    machine, graph, ctx = build("brief_state_machine", sqlite_url)
+    _machine, graph, ctx = build("brief_state_machine", sqlite_url)
     plan = {**STATE_MACHINE_PLAN, "researching.extracting": ["source_extracted", "cancel"]}
     snap = drive(graph, ctx, "t1", {"plan": plan})
     assert snap.values["status"] == "cancelled"
@@ -111,7 +115,7 @@ def test_a_parent_transition_applies_from_every_child(sqlite_url: str) -> None:
 
 
 def test_status_shows_the_full_path_inside_a_compound(sqlite_url: str) -> None:
-    machine, graph, ctx = build("brief_state_machine", sqlite_url)
+    _machine, graph, ctx = build("brief_state_machine", sqlite_url)
     plan = {**STATE_MACHINE_PLAN, "researching.extracting": ["source_extracted", "bogus"]}
     os.environ["KILL_AT"] = ""
     snap = drive(graph, ctx, "t1", {"plan": {**plan, "researching.searching": ["sources_found"]}})
@@ -136,7 +140,9 @@ def test_diagrams_draw_the_hierarchy() -> None:
     assert "on_enter: notify(event=review_needed)" in svg
 
 
-def _run(fixture: str, url: str, thread: str, plan: dict[str, Any], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _run(
+    fixture: str, url: str, thread: str, plan: dict[str, Any], env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(HARNESS), fixture, url, thread, json.dumps(plan)],
         capture_output=True,
@@ -169,7 +175,11 @@ states:
 def test_entry_actions_run_once_across_kill_9(db_url: str, tmp_path: Path) -> None:
     fixture = tmp_path / "acts.yaml"
     fixture.write_text(ACTIONS)
-    env = {"ACTION_LOG": str(tmp_path / "actions"), "KILL_MARKER": str(tmp_path / "kill"), "STEP_LOG": str(tmp_path / "steps")}
+    env = {
+        "ACTION_LOG": str(tmp_path / "actions"),
+        "KILL_MARKER": str(tmp_path / "kill"),
+        "STEP_LOG": str(tmp_path / "steps"),
+    }
     plan = {"a": ["go"], "b": ["go"]}
     first = _run(str(fixture), db_url, "t1", plan, env)
     assert first.returncode == -9, first.stderr  # killed by `die`, after `record` committed
@@ -202,18 +212,28 @@ states:
   done: {{type: final}}
   failed: {{type: final}}
 """
-PLAN = {"start": ["go"], "reading": ["source_read"] * 11 + ["done"], "tidy": ["go"], "finish": ["go"]}
+PLAN = {
+    "start": ["go"],
+    "reading": ["source_read"] * 11 + ["done"],
+    "tidy": ["go"],
+    "finish": ["go"],
+}
 
 
 def _checkpoints(graph: Any, thread: str) -> int:
     return len(list(graph.checkpointer.list({"configurable": {"thread_id": thread}})))
 
 
-@pytest.mark.parametrize(("freq", "reading_supersteps"), [("per_source", 12), ("every_5_sources", 3), ("every_12_sources", 1)])
-def test_checkpoint_frequency_counts(sqlite_url: str, tmp_path: Path, freq: str, reading_supersteps: int) -> None:
+@pytest.mark.parametrize(
+    ("freq", "reading_supersteps"),
+    [("per_source", 12), ("every_5_sources", 3), ("every_12_sources", 1)],
+)
+def test_checkpoint_frequency_counts(
+    sqlite_url: str, tmp_path: Path, freq: str, reading_supersteps: int
+) -> None:
     fixture = tmp_path / "pol.yaml"
     fixture.write_text(POLICY.format(freq=freq))
-    machine, graph, ctx = build(fixture, sqlite_url)
+    _machine, graph, ctx = build(fixture, sqlite_url)
     snap = drive(graph, ctx, "t1", {"plan": PLAN})
     assert snap.values["status"] == "done"
     assert snap.values["ran"]["reading"] == 12
@@ -224,39 +244,59 @@ def test_checkpoint_frequency_counts(sqlite_url: str, tmp_path: Path, freq: str,
 def test_time_frequency_folds_by_the_clock(sqlite_url: str, tmp_path: Path) -> None:
     fixture = tmp_path / "pol.yaml"
     fixture.write_text(POLICY.format(freq="every_5_minutes"))
-    machine, graph, ctx = build(fixture, sqlite_url)
+    _machine, graph, ctx = build(fixture, sqlite_url)
     ctx.clock = Clock(tick=120)  # each step takes two minutes: 3 steps per 5-minute superstep
     drive(graph, ctx, "t1", {"plan": PLAN})
     assert _checkpoints(graph, "t1") == 1 + 1 + 4 + 1 + 1
 
 
 def test_at_boundaries(sqlite_url: str, tmp_path: Path) -> None:
-    text = POLICY.format(freq="per_source").replace("checkpoint_frequency: per_source", "at_boundaries: [chapter]")
-    text = text.replace("      - {event: done, target: tidy}", "      - {event: done, target: tidy}\n      - {event: chapter, target: reading}")
+    text = POLICY.format(freq="per_source").replace(
+        "checkpoint_frequency: per_source", "at_boundaries: [chapter]"
+    )
+    text = text.replace(
+        "      - {event: done, target: tidy}",
+        "      - {event: done, target: tidy}\n      - {event: chapter, target: reading}",
+    )
     fixture = tmp_path / "pol.yaml"
     fixture.write_text(text)
-    machine, graph, ctx = build(fixture, sqlite_url)
-    drive(graph, ctx, "t1", {"plan": {**PLAN, "reading": ["source_read", "chapter"] * 3 + ["done"]}})
+    _machine, graph, ctx = build(fixture, sqlite_url)
+    drive(
+        graph, ctx, "t1", {"plan": {**PLAN, "reading": ["source_read", "chapter"] * 3 + ["done"]}}
+    )
     # reading's 7 steps: a superstep ends at each `chapter` (3), and the last step leaves
     assert _checkpoints(graph, "t1") == 1 + 1 + 4 + 1 + 1
 
 
-@pytest.mark.parametrize(("kill_at", "repeated"), [("reading:3", ["reading"] * 3), ("reading:7", ["reading"] * 2), ("tidy:1", ["reading"] * 2 + ["tidy"])])
+@pytest.mark.parametrize(
+    ("kill_at", "repeated"),
+    [
+        ("reading:3", ["reading"] * 3),
+        ("reading:7", ["reading"] * 2),
+        ("tidy:1", ["reading"] * 2 + ["tidy"]),
+    ],
+)
 def test_kill_9_repeats_only_the_steps_since_the_last_checkpoint(
     db_url: str, tmp_path: Path, kill_at: str, repeated: list[str]
 ) -> None:
     fixture = tmp_path / "pol.yaml"
     fixture.write_text(POLICY.format(freq="every_5_sources"))
-    env = {"STEP_LOG": str(tmp_path / "steps"), "KILL_MARKER": str(tmp_path / "kill"), "KILL_AT": kill_at}
+    env = {
+        "STEP_LOG": str(tmp_path / "steps"),
+        "KILL_MARKER": str(tmp_path / "kill"),
+        "KILL_AT": kill_at,
+    }
     first = _run(str(fixture), db_url, "t1", PLAN, env)
     assert first.returncode == -9, first.stderr
     before = _lines(tmp_path / "steps")
     second = _run(str(fixture), db_url, "t1", PLAN, env)
     assert json.loads(second.stdout)["status"] == "done", second.stderr
-    after = _lines(tmp_path / "steps")[len(before):]
+    after = _lines(tmp_path / "steps")[len(before) :]
     # what the crash repeated: the steps of the superstep it cut short
     assert after[: len(repeated)] == repeated
-    assert after.count("reading") + before.count("reading") == 12 + len([r for r in repeated if r == "reading"])
+    assert after.count("reading") + before.count("reading") == 12 + len(
+        [r for r in repeated if r == "reading"]
+    )
 
 
 def test_session_timeout_pauses_notifies_and_resumes(sqlite_url: str) -> None:
@@ -267,7 +307,7 @@ def test_session_timeout_pauses_notifies_and_resumes(sqlite_url: str) -> None:
         return [f"note-{len(sent)}"]
 
     on_notify(hook)
-    machine, graph, ctx = build("brief_workflow", sqlite_url)
+    _machine, graph, ctx = build("brief_workflow", sqlite_url)
     ctx.clock = Clock(tick=3600)  # every step takes an hour; the session is 4h
     plan = {**WORKFLOW_PLAN, "researching": ["source_read"] * 5 + ["sources_gathered"]}
     snap = drive(graph, ctx, "t1", {"plan": plan})

@@ -4,6 +4,7 @@ from lockstep.machine.actions import ActionRun, register_action
 from lockstep.machine.check import check_machine
 from lockstep.machine.compile import compile_machine, decision_problem, gate_deadline
 from lockstep.machine.diagram import to_mermaid, to_svg, write_png
+from lockstep.machine.loader import load_machine
 from lockstep.machine.spec import (
     ActionCall,
     CheckpointPolicy,
@@ -12,7 +13,6 @@ from lockstep.machine.spec import (
     Transition,
     parse_duration,
 )
-from lockstep.machine.loader import load_machine
 
 __all__ = [
     "ActionCall",

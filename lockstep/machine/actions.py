@@ -158,7 +158,7 @@ def run_actions(
             values,
             context,
         )
-        if not journaled:
+        if not journaled or db is None:
             fn(run)
             done.append(call.label())
             continue

@@ -30,7 +30,14 @@ from lockstep.machine.spec import (
     parse_duration,
 )
 
-__all__ = ["MACHINE_KEYS", "STATE_KEYS", "TRANSITION_KEYS", "load_machine", "machine_problems", "read_machine"]
+__all__ = [
+    "MACHINE_KEYS",
+    "STATE_KEYS",
+    "TRANSITION_KEYS",
+    "load_machine",
+    "machine_problems",
+    "read_machine",
+]
 
 MACHINE_KEYS = (
     "name",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import yaml
@@ -86,7 +85,8 @@ class StateDecl:
     """One declared state. Gates list their decisions through their outgoing transitions.
 
     A `compound` state holds substates (`children`, entered at `initial`); its transitions
-    apply from every state inside it. Names of substates are dotted paths (`researching.extracting`).
+    apply from every state inside it. Substates are named by dotted paths
+    (`researching.extracting`).
     """
 
     name: str
