@@ -90,6 +90,8 @@ def status_of(thread_id: str, workflow: str, snapshot: Any) -> ThreadStatus:
     if snapshot.interrupts:
         pending = snapshot.interrupts[0]
         gate = {**pending.value, "interrupt_id": pending.id}
+        if gate.get("session_expired"):  # timeouts.session ran out: `resume` continues it
+            status = "session_expired"
     is_final = (
         not snapshot.next
         and machine.states.get(status) is not None
@@ -105,7 +107,7 @@ def status_of(thread_id: str, workflow: str, snapshot: Any) -> ThreadStatus:
         next=list(snapshot.next),
         counters=dict(values.get("counters") or {}),
         transitions=list(values.get("transitions") or [])[-10:],
-        error=values.get("error"),
+        error=(gate or {}).get("message") or values.get("error"),
         rejection_reason=values.get("rejection_reason"),
         checkpoint_id=(snapshot.config or {}).get("configurable", {}).get("checkpoint_id"),
         updated_at=snapshot.created_at,
@@ -144,6 +146,8 @@ def resume_payload(
                 f"{', '.join(current.next)}); resume it without a decision"
             )
         return None
+    if decision is None and gate.get("session_expired"):
+        decision = "resume"
     if decision is None:
         raise InvalidDecision(
             f"thread {thread_id} is waiting at gate {gate['gate']!r}: "
@@ -169,8 +173,10 @@ def failure_route(
     error surfaces and the thread stays resumable at that step). Shared by both clients."""
     if not current.next or current.gate is not None:
         return None
-    node = str(current.next[0]).split(".")[0]  # a failed branch fails its step
     machine = workflow_machine(workflow)
+    node = str(current.next[0])
+    if node not in machine.states:  # a failed branch (`step.branch`) fails its step
+        node = node.rsplit(".", 1)[0]
     timed_out = isinstance(exc, NodeTimeoutError)
     event = TIMEOUT_EVENT if timed_out else FAILURE_EVENT
     transition = machine.resolve(node, event, {**values, **current.counters})

@@ -15,7 +15,18 @@ from typing import Annotated, Any
 import typer
 import typer.core
 
-from lockstep.cli import artifacts, jobs, keys, recovery, runs, serve, threads, tools, triggers
+from lockstep.cli import (
+    artifacts,
+    check,
+    jobs,
+    keys,
+    recovery,
+    runs,
+    serve,
+    threads,
+    tools,
+    triggers,
+)
 
 __all__ = ["app", "main"]
 
@@ -58,7 +69,7 @@ def _root(
     """Run LangGraph workflows as checkpointed, guarded, resumable state machines."""
 
 
-for family in (runs, threads, tools, recovery, jobs, triggers, serve):
+for family in (runs, threads, tools, recovery, jobs, triggers, serve, check):
     app.add_typer(family.app)
 app.add_typer(artifacts.artifacts_app, name="artifacts")
 app.add_typer(keys.keys_app, name="keys")

@@ -14,24 +14,49 @@ A step may also have an async function (`async_nodes`, for graphs driven with `a
 such a step can carry a LangGraph `TimeoutPolicy` (`timeouts`): LangGraph cannot cancel a sync
 node, and refuses a timeout on one. A timed-out attempt raises `NodeTimeoutError`, which the
 client turns into the step's declared `timeout` event.
+
+Hierarchy is compiled flattened: each leaf state is one node named by its full path
+(`researching.extracting`), a transition declared on a compound state is taken from every
+leaf inside it, and entering a compound enters its initial leaf (measured against subgraphs
+in BENCHMARKS.md). Taking a transition runs its exit/entry actions (`actions.py`) and may fold
+the next steps into the same superstep (`policy.py`); each step and gate first checks the
+session timeout (`session.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, get_type_hints
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, get_type_hints
 
-from langchain_core.callbacks import get_usage_metadata_callback
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, RetryPolicy, TimeoutPolicy, interrupt
 
 from lockstep.errors import MachineError
 from lockstep.machine.check import check_machine
+from lockstep.machine.routing import (
+    BUDGET_EVENT,
+    FAILURE_EVENT,
+    TIMEOUT_EVENT,
+    Journal,
+    NodeFn,
+    Reducers,
+    branch_node,
+    clock_of,
+    enter_initial,
+    entry_of,
+    meter,
+    metered,
+    now_iso,
+    over_budget,
+    reducers_of,
+    run_chain,
+    run_step,
+    thread_id_of,
+)
+from lockstep.machine.session import SESSION_EXPIRED, check_session, session_deadline
 from lockstep.machine.spec import Machine
-from lockstep.state.machine import total_tokens
 
 __all__ = [
     "BUDGET_EVENT",
@@ -43,31 +68,16 @@ __all__ = [
     "NodeFn",
     "branch_node",
     "compile_machine",
+    "decision_problem",
     "entry_of",
     "gate_deadline",
     "now_iso",
+    "state_fields",
 ]
 
-NodeFn = Callable[[Any, Runtime[Any]], Mapping[str, Any] | None]
 AsyncNodeFn = Callable[[Any, Runtime[Any]], Awaitable[Mapping[str, Any] | None]]
 ReviewFn = Callable[[Any, Runtime[Any]], Mapping[str, Any]]
 GateHandler = Callable[[Any, Runtime[Any], Mapping[str, Any]], Mapping[str, Any] | None]
-
-
-class Journal(Protocol):
-    """Where the compiler reports transitions outside the checkpoint (the audit log)."""
-
-    def record(self, thread_id: str, kind: str, detail: Mapping[str, Any], actor: str) -> None: ...
-
-
-def _clock(runtime: Runtime[Any]) -> datetime:
-    clock = getattr(runtime.context, "clock", None)
-    return clock() if clock else datetime.now(UTC)
-
-
-def now_iso(runtime: Runtime[Any]) -> str:
-    """The run's current time (the context's injectable clock) as ISO-8601 UTC."""
-    return _clock(runtime).isoformat()
 
 
 def entry_reason(state: Mapping[str, Any]) -> str | None:
@@ -93,160 +103,41 @@ def gate_deadline(machine: Machine, gate: str, state: Mapping[str, Any]) -> str 
     timeout = machine.states[gate].timeout
     if timeout is None:
         return None
-    entered = next(
-        (t["at"] for t in reversed(state.get("transitions") or []) if t["to"] == gate), None
-    )
+    entered = _entered(gate, state)
     if entered is None:
         return None
     return (datetime.fromisoformat(entered) + timedelta(seconds=timeout)).isoformat()
 
 
-def _thread_id(runtime: Runtime[Any]) -> str | None:
-    info = runtime.execution_info
-    return info.thread_id if info else None
-
-
-def _advance(
-    machine: Machine,
-    source: str,
-    event: str | None,
-    state: Mapping[str, Any],
-    update: dict[str, Any],
-    runtime: Runtime[Any],
-    actor: str,
-) -> dict[str, Any]:
-    """Pick the transition for `event`, and return the update that records taking it."""
-    counters = {**(state.get("counters") or {}), **(update.get("counters") or {})}
-    values = {**state, **update, **counters}
-    transition = machine.resolve(source, event, values) if event else None
-    if transition is None:
-        target = machine.error_state
-        update["error"] = (
-            f"step {source!r} raised no event"
-            if not event
-            else f"no transition from {source!r} on event {event!r}"
-            f" (guards: {_guards(machine, source, event)})"
-        )
-    else:
-        target = transition.target
-        for name in transition.increment:
-            counters[name] = counters.get(name, 0) + 1
-    entry = {"from": source, "event": event or "", "to": target, "at": now_iso(runtime)}
-    update.update(status=target, transitions=[entry])
-    if counters != (state.get("counters") or {}):
-        update["counters"] = counters  # only when changed: each channel written costs a step
-    journal: Journal | None = getattr(runtime.context, "journal", None)
-    thread_id = _thread_id(runtime)
-    if journal is not None and thread_id:
-        detail = dict(entry)
-        if transition is None:
-            detail["error"] = update["error"]
-        journal.record(thread_id, "transition", detail, actor)
-    return update
-
-
-def _guards(machine: Machine, source: str, event: str) -> str:
-    guards = [t.guard or "always" for t in machine.outgoing(source) if t.event == event]
-    return ", ".join(guards) or "none declared"
-
-
-def branch_node(state: str, branch: str) -> str:
-    """The node name of one parallel branch of a step state."""
-    return f"{state}.{branch}"
-
-
-def entry_of(machine: Machine, target: str) -> str | list[str]:
-    """Where entering `target` starts: END for a final state, its branches (run in parallel,
-    in one superstep) for a step that has them, else its own node."""
-    decl = machine.states[target]
-    if decl.type == "final":
-        return END
-    if decl.branches:
-        return [branch_node(target, b) for b in decl.branches]
-    return target
-
-
-def _goto(machine: Machine, update: dict[str, Any]) -> Command[str]:
-    return Command(update=update, goto=entry_of(machine, update["status"]))
-
-
-FAILURE_EVENT = "step_failed"
-"""The event raised for a step whose function failed after its retries; a machine that
-declares a transition on it routes the failure (to a gate, or a final state)."""
-BUDGET_EVENT = "budget_exhausted"
-"""The event a step raises, instead of running, once the run's LLM token budget is spent."""
-TIMEOUT_EVENT = "timeout"
-"""The event a step raises when it runs past its time limit (checked by the step itself
-between its checkpoints, or by LangGraph's `TimeoutPolicy` on an async step)."""
-
-
-@contextmanager
-def _meter(name: str, update: dict[str, Any], runtime: Runtime[Any]) -> Iterator[dict[str, Any]]:
-    """Add the LLM usage of the calls made inside the block to the node's `update`."""
-    with get_usage_metadata_callback() as meter:
-        yield update
-    spent = {"input_tokens": 0, "output_tokens": 0, "calls": 0}
-    for usage in meter.usage_metadata.values():
-        spent["input_tokens"] += usage.get("input_tokens", 0)
-        spent["output_tokens"] += usage.get("output_tokens", 0)
-        spent["calls"] += 1
-    if spent["calls"]:
-        update["usage"] = {name: spent}
-        # Also journaled, so token totals (`/metrics`) read one table, not every checkpoint.
-        journal: Journal | None = getattr(runtime.context, "journal", None)
-        thread_id = _thread_id(runtime)
-        if journal is not None and thread_id:
-            journal.record(thread_id, "usage", {"step": name, **spent}, f"step:{name}")
-
-
-def _metered(name: str, fn: NodeFn, state: Any, runtime: Runtime[Any]) -> dict[str, Any]:
-    """Run a node function, adding the LLM usage of the calls it made to its update."""
-    update: dict[str, Any] = {}
-    with _meter(name, update, runtime):
-        update.update(fn(state, runtime) or {})
-    return update
-
-
-def _over_budget(machine: Machine, name: str, state: Any, runtime: Runtime[Any]) -> bool:
-    budget = getattr(runtime.context, "llm_tokens", None)
-    declared = any(t.event == BUDGET_EVENT for t in machine.outgoing(name))
-    return bool(budget and declared and total_tokens(state.get("usage")) >= budget)
+def _entered(name: str, state: Mapping[str, Any]) -> str | None:
+    return next(
+        (t["at"] for t in reversed(state.get("transitions") or []) if t["to"] == name), None
+    )
 
 
 def _branch_node(name: str, fn: NodeFn) -> Callable[..., dict[str, Any]]:
     def node(state: dict[str, Any], runtime: Runtime[Any]) -> dict[str, Any]:
-        return _metered(name, fn, state, runtime)
+        return metered(name, fn, state, runtime)
 
     node.__name__ = name
     node.__doc__ = fn.__doc__
     return node
 
 
-def _budget_spent(
-    machine: Machine, name: str, state: dict[str, Any], runtime: Runtime[Any]
-) -> Command[str]:
-    """The step raises `budget_exhausted` instead of running."""
-    update: dict[str, Any] = {"error": "the run's LLM token budget is spent"}
-    return _goto(machine, _advance(machine, name, BUDGET_EVENT, state, update, runtime, "budget"))
+def _step_node(
+    machine: Machine, name: str, nodes: Mapping[str, NodeFn], reducers: Reducers
+) -> Callable[..., Command[Any]]:
+    fn = nodes[name]
 
-
-def _route(
-    machine: Machine,
-    name: str,
-    state: dict[str, Any],
-    update: dict[str, Any],
-    runtime: Runtime[Any],
-) -> Command[str]:
-    """Take the transition for the event the step's function returned in `update`."""
-    event = update.pop("event", None)
-    return _goto(machine, _advance(machine, name, event, state, update, runtime, f"step:{name}"))
-
-
-def _step_node(machine: Machine, name: str, fn: NodeFn) -> Callable[..., Command[str]]:
-    def node(state: dict[str, Any], runtime: Runtime[Any]) -> Command[str]:
-        if _over_budget(machine, name, state, runtime):
-            return _budget_spent(machine, name, state, runtime)
-        return _route(machine, name, state, _metered(name, fn, state, runtime), runtime)
+    def node(state: dict[str, Any], runtime: Runtime[Any]) -> Command[Any]:
+        enter_initial(machine, state, runtime)
+        pre = check_session(machine, name, state, runtime)
+        values = {**state, **pre}
+        started = clock_of(runtime)
+        update, actor = run_step(machine, name, fn, values, runtime)
+        return run_chain(
+            machine, name, values, update, actor, runtime, nodes, reducers, pre, started
+        )
 
     node.__name__ = name
     node.__doc__ = fn.__doc__
@@ -254,17 +145,32 @@ def _step_node(machine: Machine, name: str, fn: NodeFn) -> Callable[..., Command
 
 
 def _astep_node(
-    machine: Machine, name: str, afn: AsyncNodeFn
-) -> Callable[..., Awaitable[Command[str]]]:
+    machine: Machine,
+    name: str,
+    afn: AsyncNodeFn,
+    nodes: Mapping[str, NodeFn],
+    reducers: Reducers,
+) -> Callable[..., Awaitable[Command[Any]]]:
     """The async twin of `_step_node`: the same budget check, metering and routing."""
 
-    async def node(state: dict[str, Any], runtime: Runtime[Any]) -> Command[str]:
-        if _over_budget(machine, name, state, runtime):
-            return _budget_spent(machine, name, state, runtime)
-        update: dict[str, Any] = {}
-        with _meter(name, update, runtime):
-            update.update(await afn(state, runtime) or {})
-        return _route(machine, name, state, update, runtime)
+    async def node(state: dict[str, Any], runtime: Runtime[Any]) -> Command[Any]:
+        enter_initial(machine, state, runtime)
+        pre = check_session(machine, name, state, runtime)
+        values = {**state, **pre}
+        started = clock_of(runtime)
+        if over_budget(machine, name, values, runtime):
+            update: dict[str, Any] = {
+                "error": "the run's LLM token budget is spent",
+                "event": BUDGET_EVENT,
+            }
+            actor = "budget"
+        else:
+            update, actor = {}, f"step:{name}"
+            with meter(name, update, runtime):
+                update.update(await afn(values, runtime) or {})
+        return run_chain(
+            machine, name, values, update, actor, runtime, nodes, reducers, pre, started
+        )
 
     node.__name__ = name
     node.__doc__ = afn.__doc__
@@ -272,13 +178,24 @@ def _astep_node(
 
 
 def _gate_node(
-    machine: Machine, name: str, review: ReviewFn | None, handler: GateHandler | None
-) -> Callable[..., Command[str]]:
+    machine: Machine,
+    name: str,
+    review: ReviewFn | None,
+    handler: GateHandler | None,
+    nodes: Mapping[str, NodeFn],
+    reducers: Reducers,
+) -> Callable[..., Command[Any]]:
     decl = machine.states[name]
     decisions = machine.decisions(name)
 
-    def node(state: dict[str, Any], runtime: Runtime[Any]) -> Command[str]:
-        # Everything before interrupt() runs again on resume: it only reads.
+    def node(state: dict[str, Any], runtime: Runtime[Any]) -> Command[Any]:
+        # Everything before interrupt() runs again on resume: it only reads (the session is
+        # checked at the recorded entry time, so a re-run decides alike).
+        enter_initial(machine, state, runtime)
+        entered = _entered(name, state)
+        at = datetime.fromisoformat(entered) if entered else None
+        pre = check_session(machine, name, state, runtime, at=at)
+        state = {**state, **pre}
         values = {**state, **(state.get("counters") or {})}
         payload: dict[str, Any] = {
             "gate": name,
@@ -293,8 +210,16 @@ def _gate_node(
             "reason": entry_reason(state),
             "review": dict(review(state, runtime)) if review else {},
         }
+        session_end = session_deadline(machine, name, state)
+        if session_end:
+            payload["session_deadline"] = session_end
         while True:
             answer = interrupt(payload)
+            if isinstance(answer, Mapping) and answer.get("decision") == SESSION_EXPIRED:
+                # the session ran out while people were deciding: pause until resumed
+                pre = check_session(machine, name, state, runtime, expired=True)
+                state = {**state, **pre}
+                continue
             problem = decision_problem(payload, answer)
             if problem is None:
                 break
@@ -313,10 +238,11 @@ def _gate_node(
             }
         ]
         journal: Journal | None = getattr(runtime.context, "journal", None)
-        thread_id = _thread_id(runtime)
+        thread_id = thread_id_of(runtime)
         if journal is not None and thread_id:
             journal.record(thread_id, "decision", update["decisions"][0], by)
-        return _goto(machine, _advance(machine, name, decision, state, update, runtime, by))
+        update["event"] = decision
+        return run_chain(machine, name, state, update, by, runtime, nodes, reducers, pre)
 
     node.__name__ = name
     return node
@@ -395,23 +321,29 @@ def compile_machine(
     builder: StateGraph[Any, Any, Any, Any] = StateGraph(
         state_schema, context_schema, input_schema=input_schema, output_schema=output_schema
     )
+    reducers = reducers_of(state_schema)
     for decl in machine.states.values():
-        if decl.type == "final":
+        if decl.type in ("final", "compound"):
             continue
         timeout = None
         if decl.type == "step" and decl.name in (async_nodes or {}):
             action: Callable[..., Any] = _astep_node(
-                machine, decl.name, (async_nodes or {})[decl.name]
+                machine, decl.name, (async_nodes or {})[decl.name], nodes, reducers
             )
             seconds = (timeouts or {}).get(decl.name)
             timeout = TimeoutPolicy(run_timeout=seconds) if seconds else None
         elif decl.type == "step":
-            action = _step_node(machine, decl.name, nodes[decl.name])
+            action = _step_node(machine, decl.name, nodes, reducers)
         else:
             action = _gate_node(
-                machine, decl.name, (reviews or {}).get(decl.name), (handlers or {}).get(decl.name)
+                machine,
+                decl.name,
+                (reviews or {}).get(decl.name),
+                (handlers or {}).get(decl.name),
+                nodes,
+                reducers,
             )
-        targets = {t.target for t in machine.outgoing(decl.name)} | {machine.error_state}
+        targets = {t.target for t in machine.applicable(decl.name)} | {machine.error_state}
         destinations: set[str] = set()
         for target in targets:
             entry = entry_of(machine, target)

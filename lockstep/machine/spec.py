@@ -9,16 +9,23 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
-from lockstep.errors import ConfigError, MachineError
+from lockstep.errors import ConfigError
 
-__all__ = ["Machine", "StateDecl", "Transition", "load_machine", "parse_duration"]
+__all__ = [
+    "ActionCall",
+    "CheckpointPolicy",
+    "Machine",
+    "StateDecl",
+    "Transition",
+    "load_yaml",
+    "parse_duration",
+]
 
-StateType = Literal["step", "human_gate", "final"]
+StateType = Literal["step", "human_gate", "final", "compound"]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
@@ -40,8 +47,47 @@ def parse_duration(value: Any) -> float:
 
 
 @dataclass(frozen=True)
+class ActionCall:
+    """One named entry/exit action with its arguments (`log`, `{notify: {event: x}}`)."""
+
+    name: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+    def label(self) -> str:
+        if not self.args:
+            return self.name
+        inner = ", ".join(f"{k}={v}" for k, v in self.args.items())
+        return f"{self.name}({inner})"
+
+
+@dataclass(frozen=True)
+class CheckpointPolicy:
+    """When a state's steps are written to a checkpoint (see `lockstep.machine.policy`).
+
+    `checkpoint=False` folds the state's work into the next checkpoint; `every` progress steps
+    or `seconds` of them per checkpoint; `at_boundaries` the progress events that checkpoint
+    (others are folded)."""
+
+    checkpoint: bool = True
+    every: int | None = None
+    seconds: float | None = None
+    at_boundaries: tuple[str, ...] = ()
+    frequency: str | None = None
+    """`checkpoint_frequency` as written (`every_5_sources`, `per_section`, ...)."""
+
+    @property
+    def default(self) -> bool:
+        return self == CheckpointPolicy()
+
+
+@dataclass(frozen=True)
 class StateDecl:
-    """One declared state. Gates list their decisions through their outgoing transitions."""
+    """One declared state. Gates list their decisions through their outgoing transitions.
+
+    A `compound` state holds substates (`children`, entered at `initial`); its transitions
+    apply from every state inside it. Substates are named by dotted paths
+    (`researching.extracting`).
+    """
 
     name: str
     type: StateType = "step"
@@ -51,7 +97,20 @@ class StateDecl:
     requires: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     branches: tuple[str, ...] = ()
     """Parallel branches a step runs before its own function merges their results."""
-    line: int | None = None
+    line: int | None = field(default=None, compare=False)
+    parent: str | None = None
+    initial: str | None = None
+    children: tuple[str, ...] = field(default=(), compare=False)
+    """Derived from the substates' `parent` (compared through it, in any order)."""
+    on_enter: tuple[ActionCall, ...] = ()
+    on_exit: tuple[ActionCall, ...] = ()
+    policy: CheckpointPolicy = CheckpointPolicy()
+    session_timeout: float | None = None
+    """`timeouts.session` override while the thread is in this state (gates waiting long)."""
+
+    @property
+    def short(self) -> str:
+        return self.name.rsplit(".", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -63,12 +122,17 @@ class Transition:
     target: str
     guard: str | None = None
     increment: tuple[str, ...] = ()
-    line: int | None = None
+    line: int | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Machine:
-    """A whole declaration; `resolve` picks the transition an event takes."""
+    """A whole declaration; `resolve` picks the transition an event takes.
+
+    Transitions are kept in state-declaration order (stable within a state). Two machines are
+    equal when they declare the same states, and the same transitions from each state in the
+    same order (the order that picks between guards): the nested and flat forms of one
+    machine compare equal, whatever order their states or sources are written in."""
 
     name: str
     initial: str
@@ -77,17 +141,66 @@ class Machine:
     transitions: tuple[Transition, ...]
     counters: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
-    path: str | None = None
+    path: str | None = field(default=None, compare=False)
+    session_timeout: float | None = None
+    """`timeouts.session`: wall-clock bound of a run, waiting for people included."""
+
+    def _key(self) -> tuple[Any, ...]:
+        by_source: dict[str, list[Transition]] = {}
+        for t in self.transitions:
+            by_source.setdefault(t.source, []).append(t)
+        return (
+            self.name,
+            self.initial,
+            self.error_state,
+            dict(self.states),
+            by_source,
+            dict(self.counters),
+            self.description,
+            self.session_timeout,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Machine) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]
 
     def outgoing(self, state: str) -> list[Transition]:
+        """Transitions declared on `state` itself (not inherited from its parents)."""
         return [t for t in self.transitions if t.source == state]
+
+    def ancestors(self, state: str) -> list[str]:
+        """The compound states around `state`, innermost first."""
+        out = []
+        decl = self.states.get(state)
+        while decl is not None and decl.parent:
+            out.append(decl.parent)
+            decl = self.states.get(decl.parent)
+        return out
+
+    def applicable(self, state: str) -> list[Transition]:
+        """Transitions that can leave `state`: its own, then its parents' (innermost wins)."""
+        return [t for s in (state, *self.ancestors(state)) for t in self.outgoing(s)]
+
+    def enter(self, state: str) -> str:
+        """The leaf state entering `state` lands in (a compound's `initial`, recursively)."""
+        seen = set()
+        decl = self.states.get(state)
+        while decl is not None and decl.type == "compound" and decl.initial and state not in seen:
+            seen.add(state)
+            state = decl.initial
+            decl = self.states.get(state)
+        return state
+
+    def leaves(self) -> list[StateDecl]:
+        return [s for s in self.states.values() if s.type != "compound"]
 
     def decisions(self, gate: str) -> list[str]:
         """The decisions a human gate allows: its outgoing events, in declaration order."""
-        return list(dict.fromkeys(t.event for t in self.outgoing(gate)))
+        return list(dict.fromkeys(t.event for t in self.applicable(gate)))
 
     def events(self, state: str) -> list[str]:
-        return list(dict.fromkeys(t.event for t in self.outgoing(state)))
+        return list(dict.fromkeys(t.event for t in self.applicable(state)))
 
     def finals(self) -> list[str]:
         return [s.name for s in self.states.values() if s.type == "final"]
@@ -95,11 +208,20 @@ class Machine:
     def gates(self) -> list[str]:
         return [s.name for s in self.states.values() if s.type == "human_gate"]
 
+    def session_limit(self, state: str) -> float | None:
+        """`timeouts.session` while in `state`: its own override, a parent's, else the
+        workflow's."""
+        for name in (state, *self.ancestors(state)):
+            decl = self.states.get(name)
+            if decl is not None and decl.session_timeout is not None:
+                return decl.session_timeout
+        return self.session_timeout
+
     def resolve(self, state: str, event: str, values: Mapping[str, Any]) -> Transition | None:
-        """First transition from `state` on `event` whose guard holds over `values`."""
+        """First transition from `state` (or a state around it) on `event` whose guard holds."""
         from lockstep.machine.guards import eval_guard
 
-        for t in self.outgoing(state):
+        for t in self.applicable(state):
             if t.event == event and (t.guard is None or eval_guard(t.guard, values)):
                 return t
         return None
@@ -131,113 +253,3 @@ def load_yaml(text: str, source: str) -> Any:
         raise ConfigError(f"{where}: invalid YAML: {exc.problem or exc.context}{started}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: invalid YAML: {exc}") from None
-
-
-def load_machine(source: str | Path | Mapping[str, Any], *, name: str | None = None) -> Machine:
-    """Load a declaration from a YAML file, YAML text or an already-parsed mapping."""
-    path: str | None = None
-    if isinstance(source, Mapping):
-        data: Any = source
-    else:
-        text = str(source)
-        if isinstance(source, Path) or ("\n" not in text and text.endswith((".yaml", ".yml"))):
-            path = str(source)
-            try:
-                text = Path(source).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise ConfigError(f"cannot read machine file {path}: {exc.strerror}") from None
-        data = load_yaml(text, path or "<machine>")
-    where = path or "<machine>"
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where}: a machine declaration must be a mapping")
-    return _build(data, where, path, name)
-
-
-def _build(data: Mapping[str, Any], where: str, path: str | None, name: str | None) -> Machine:
-    machine_name = str(data.get("name") or name or "machine")
-    problems: list[str] = []
-
-    def at(node: Any) -> str:
-        line = node.get("__line__") if isinstance(node, Mapping) else None
-        return f"{where}:{line}" if line else where
-
-    states: dict[str, StateDecl] = {}
-    raw_states = data.get("states")
-    if not isinstance(raw_states, Mapping) or not [k for k in raw_states if k != "__line__"]:
-        problems.append(f"{where}: 'states' must be a non-empty mapping")
-        raw_states = {}
-    for sname, body in raw_states.items():
-        if sname == "__line__":
-            continue
-        body = body or {}
-        if not isinstance(body, Mapping):
-            problems.append(f"{at(raw_states)}: state {sname!r} must be a mapping")
-            continue
-        stype = body.get("type", "step")
-        if stype not in ("step", "human_gate", "final"):
-            problems.append(f"{at(body)}: state {sname!r} has unknown type {stype!r}")
-            stype = "step"
-        timeout = None
-        if body.get("timeout") is not None:
-            try:
-                timeout = parse_duration(body["timeout"])
-            except ValueError as exc:
-                problems.append(f"{at(body)}: state {sname!r}: {exc}")
-        requires = {
-            str(k): tuple(v if isinstance(v, list) else [v])
-            for k, v in (body.get("requires") or {}).items()
-            if k != "__line__"
-        }
-        states[str(sname)] = StateDecl(
-            name=str(sname),
-            type=stype,
-            timeout=timeout,
-            description=str(body.get("description", "")),
-            comment_required=tuple(body.get("comment_required") or ()),
-            requires=requires,
-            branches=tuple(str(b) for b in (body.get("branches") or ())),
-            line=body.get("__line__"),
-        )
-
-    transitions: list[Transition] = []
-    raw_transitions = data.get("transitions")
-    if not isinstance(raw_transitions, list):
-        problems.append(f"{where}: 'transitions' must be a list")
-        raw_transitions = []
-    for item in raw_transitions:
-        if not isinstance(item, Mapping):
-            problems.append(f"{where}: each transition must be a mapping, got {item!r}")
-            continue
-        missing = [k for k in ("from", "event", "target") if not item.get(k)]
-        if missing:
-            problems.append(f"{at(item)}: transition is missing {', '.join(missing)}")
-            continue
-        inc = item.get("increment") or ()
-        transitions.append(
-            Transition(
-                source=str(item["from"]),
-                event=str(item["event"]),
-                target=str(item["target"]),
-                guard=str(item["guard"]) if item.get("guard") is not None else None,
-                increment=tuple([inc] if isinstance(inc, str) else inc),
-                line=item.get("__line__"),
-            )
-        )
-    counters = {
-        str(k): str(v or "") for k, v in (data.get("counters") or {}).items() if k != "__line__"
-    }
-    initial = str(data.get("initial") or "")
-    if not initial:
-        problems.append(f"{where}: 'initial' state is not declared")
-    if problems:
-        raise MachineError(machine_name, problems)
-    return Machine(
-        name=machine_name,
-        initial=initial,
-        error_state=str(data.get("error_state") or "failed"),
-        states=states,
-        transitions=tuple(transitions),
-        counters=counters,
-        description=str(data.get("description", "")),
-        path=path,
-    )

@@ -94,3 +94,5 @@ class MachineState(TypedDict, total=False):
     """Why the thread went to the error state, when it did."""
     usage: Annotated[dict[str, dict[str, int]], add_usage]
     """LLM tokens in and out and calls, per step name (the run's total is their sum)."""
+    session_started: str
+    """When the run's session (`timeouts.session`) started or was last resumed, ISO-8601."""
