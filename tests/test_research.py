@@ -10,6 +10,7 @@ from lockstep import Lockstep, SourcesError
 from lockstep.research.corpus import html_to_text, load_corpus, read_document
 from lockstep.research.quotes import sentences
 from lockstep.research.ranking import Ranker, rank_documents, rank_quotes
+from tests.conftest import CORPUS
 
 TOPIC = "Should Calder Bay cap and register short-term rentals?"
 
@@ -208,3 +209,41 @@ def test_undecodable_source_is_named_in_the_research_report(tmp_path: Path, corp
         "skipped"
     ]
     assert "broken.txt" not in {s["key"] for s in report["sources"]}
+
+
+def test_corpus_index_is_built_once_per_content_across_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second process (and a later step) loads the index the first one saved, by the
+    corpus's content hash; a changed corpus gets an index of its own."""
+    import subprocess
+    import sys
+
+    import bm25s
+
+    from lockstep.research import ranking
+    from lockstep.research.corpus import load_corpus
+
+    cache = tmp_path / "index-cache"
+    docs, _ = load_corpus(CORPUS)
+    texts = [f"{d.title}\n{d.text}" for d in docs]
+    build = (
+        "import sys; from pathlib import Path; from lockstep.research.corpus import load_corpus;"
+        "from lockstep.research.ranking import index_for;"
+        "docs, _ = load_corpus(sys.argv[1]);"
+        "index_for([f'{d.title}\\n{d.text}' for d in docs], Path(sys.argv[2]))"
+    )
+    subprocess.run([sys.executable, "-c", build, str(CORPUS), str(cache)], check=True)
+    assert len(list(cache.glob("bm25-*"))) == 1
+
+    def no_indexing(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the saved index should have been loaded, not rebuilt")
+
+    monkeypatch.setattr(ranking, "_INDEXES", type(ranking._INDEXES)())
+    monkeypatch.setattr(bm25s.BM25, "index", no_indexing)
+    loaded = ranking.index_for(texts, cache)
+    assert [i for i, _ in loaded.rank("short-term rentals")][:3]
+    assert ranking.index_for(texts, cache) is loaded  # the same process keeps it
+    monkeypatch.undo()
+    changed = ranking.index_for([*texts, "A new document on parking permits."], cache)
+    assert changed is not loaded and len(list(cache.glob("bm25-*"))) == 2

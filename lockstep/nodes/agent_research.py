@@ -148,6 +148,7 @@ def _begin(state: BriefState, runtime: Runtime[Any], timeout: float) -> _Step | 
         blobs=ctx.artifacts.blobs,
         quotes_per_source=ctx.quotes_per_source,
         acquire=ctx.acquire,
+        index_cache=ctx.index_cache,
     )
     update: dict[str, Any] = {}
     agent = state.get("agent")

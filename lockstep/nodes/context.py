@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path
 from typing import Any, Generic, TypeVar, cast, overload
 
 from langchain_core.language_models import BaseChatModel
@@ -132,6 +133,19 @@ class RunContext:
     @property
     def journal(self) -> Database:
         return self.db
+
+    @property
+    def index_cache(self) -> Path:
+        """Where corpus indexes are kept for every step and process: `LOCKSTEP_INDEX_CACHE`,
+        else beside a SQLite database file, else the user's cache folder (Postgres)."""
+        configured = os.environ.get("LOCKSTEP_INDEX_CACHE")
+        if configured:
+            return Path(configured)
+        path = getattr(self.db.location, "path", None)
+        if path is not None:
+            return Path(path).parent / "index-cache"
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        return Path(base) / "lockstep" / "index-cache"
 
     def invoke(self, messages: Any, *, tools: Sequence[BaseTool] = ()) -> BaseMessage:
         """The chat model's answer to `messages` (cancellable, see `cancel`); with `tools`,

@@ -20,7 +20,7 @@ from lockstep.errors import SourcesError
 from lockstep.nodes.context import RunContext, context_of, thread_of
 from lockstep.research.corpus import load_corpus, read_document, source_key
 from lockstep.research.quotes import sentences
-from lockstep.research.ranking import Ranker, rank_quotes
+from lockstep.research.ranking import index_for, rank_quotes
 from lockstep.research.relevance import duplicate_of, relevant
 from lockstep.state.brief import BriefState, QueuedSource
 
@@ -55,7 +55,7 @@ def _plan(state: BriefState, ctx: RunContext, report: dict[str, Any]) -> list[Qu
             key = source_key(index, root, skip.path)
             if key not in skipped:
                 report["skipped"].append({"key": key, "reason": skip.reason})
-        ranker = Ranker([f"{d.title}\n{d.text}" for d in docs])
+        ranker = index_for([f"{d.title}\n{d.text}" for d in docs], ctx.index_cache)
         on_topic = relevant(ranker, state["topic"])
         for query in queries:
             for i, score in ranker.rank(query):

@@ -17,7 +17,7 @@ or above `NEAR_DUPLICATE`) of a document already gathered is skipped with a reas
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from rapidfuzz import fuzz
 
@@ -81,8 +81,3 @@ def duplicate_of(text: str, sha256: str, gathered: Iterable[tuple[str, str, str]
         if fuzz.ratio(head, normalise_ws(other)[:_COMPARED]) >= NEAR_DUPLICATE:
             return key
     return None
-
-
-def topic_relevant_keys(keys: Sequence[str], texts: Sequence[str], topic: str) -> dict[str, float]:
-    """Key → score of the documents (`texts`, same order as `keys`) relevant to `topic`."""
-    return {keys[i]: s for i, s in relevant(Ranker(texts), topic).items()}

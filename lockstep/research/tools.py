@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import ToolMessage
@@ -24,7 +24,7 @@ from lockstep.artifacts.store import BlobStore, FsspecBlobStore
 from lockstep.errors import SourcesError
 from lockstep.research.corpus import Document, load_corpus, read_document, source_key
 from lockstep.research.quotes import normalise_ws, sentences
-from lockstep.research.ranking import Ranker, rank_quotes
+from lockstep.research.ranking import index_for, rank_quotes
 
 __all__ = [
     "TOOL_NAMES",
@@ -84,6 +84,8 @@ class ResearchDesk:
     """Set by `done`: the agent's reason."""
     changed: bool = False
     """True once `extract` added quotes (the report needs a new version)."""
+    index_cache: Path | None = None
+    """Where corpus indexes are kept across processes (`RunContext.index_cache`)."""
     _docs: dict[str, tuple[str, Document]] | None = None
     _topic_scores: dict[str, float] | None = None
 
@@ -131,7 +133,7 @@ class ResearchDesk:
         """(source key, BM25 score) of the documents matching `query`, best first."""
         keys = list(self.docs)
         texts = tuple(f"{self.docs[key][1].title}\n{self.docs[key][1].text}" for key in keys)
-        return [(keys[i], s) for i, s in _ranker(texts).rank(query, k)]
+        return [(keys[i], s) for i, s in index_for(texts, self.index_cache).rank(query, k)]
 
     def search(self, query: str) -> str:
         """List the documents that best match the query (id, title, score)."""
@@ -212,13 +214,6 @@ class ResearchDesk:
         if self._topic_scores is None:
             self._topic_scores = dict(self._rank(self.topic))
         return self._topic_scores.get(key, 0.0)
-
-
-@lru_cache(maxsize=4)
-def _ranker(texts: tuple[str, ...]) -> Ranker:
-    """The corpus's BM25 index, kept while the corpus is unchanged: every agent step searches
-    the same documents, and indexing them is most of a search's cost."""
-    return Ranker(texts)
 
 
 def _invalid(exc: ValidationError) -> str:
