@@ -21,8 +21,8 @@ from lockstep.checkpointers import close_checkpointer, open_checkpointer
 from lockstep.checkpointers.fence import Fence, LeaseLost
 from lockstep.db import Database
 from lockstep.graphs import register_workflow
-from lockstep.queue import JobQueue
-from lockstep.queue.clock import db_now
+from lockstep.queue import JobQueue, load_config
+from lockstep.queue.clock import SKEW_ENV, db_now
 from lockstep.queue.config import parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +31,8 @@ TRIALS = 30
 PROCESSES, THREADS = 3, 3
 CONFIGS = {
     "no limits": "workflows: {steps: steps}\n",
-    "limits": "workflows: {steps: steps}\nqueue_system:\n  queues: {default: {concurrency_limit: 5}}\n"
+    "limits": "workflows: {steps: steps}\n"
+    "queue_system:\n  queues: {default: {concurrency_limit: 5}}\n"
     "rate_limits:\n  starts: {limit: 1000, per: 1s, applies_to: start}\n",
 }
 
@@ -184,3 +185,102 @@ def test_unfenced_checkpoints_still_write(db_url: str, flows: Any) -> None:
     status = client.run("steps", steps=2)
     assert status.final and client.values(status.thread_id)["done_steps"] == 2
     client.close()
+
+
+# -- one clock: the database's ---------------------------------------------------------------
+
+
+def test_started_events_carry_the_limiters_hit_times(db_url: str, flows: Any) -> None:
+    """A `started` event is timed by the same database-clock reading as the start-limit hit
+    its claim took, so a window counted over events holds exactly what the limiter held.
+    (Before, the event read the process clock again after the claim's other statements: on a
+    loaded machine 11 of a 10-per-20s limit's events fell inside one 20 s window.)"""
+    config = parse_config(
+        "workflows: {steps: steps}\nrate_limits:\n"
+        "  starts: {limit: 3, per: 60s, applies_to: start, strategy: sliding_window}\n",
+        "test",
+    )
+    client = Lockstep(db_url, config=config)
+    queue = client.queue
+    ids = [queue.submit("steps", {"steps": 1}).id for _ in range(5)]
+    claimed = [queue.claim(f"w{i}") for i in range(5)]
+    assert sum(j is not None for j in claimed) == 3  # the limit, not the claimers, decides
+    starts = sorted(e["at"] for i in ids for e in queue.events(i) if e["kind"] == "started")
+    hits = sorted(
+        float(r["at"])
+        for r in client.db.query("SELECT at FROM lockstep_rate_hits WHERE name = 'starts'")
+    )
+    assert starts == hits and len(hits) == 3
+    assert abs(starts[0] - db_now(client.db)) < 60  # on the database's clock
+    client.close()
+
+
+@pytest.mark.slow
+def test_skewed_workers_agree_on_limits_and_leases(db_url: str, tmp_path: Path) -> None:
+    """Three workers whose own clocks are 30 s behind, right and 30 s ahead: the start limit
+    holds in every window, and no lease is taken for expired (a worker reading its own clock
+    30 s ahead would reap every 2 s lease it sees)."""
+    import subprocess
+    import time
+
+    path = tmp_path / "lockstep.yaml"
+    path.write_text(
+        "workflows: {steps: steps}\n"
+        "queue_system:\n  visibility_timeout: 2s\n  poll_interval: 100ms\n"
+        "rate_limits:\n"
+        "  starts: {limit: 3, per: 2s, applies_to: start, strategy: sliding_window}\n",
+        encoding="utf-8",
+    )
+    sys.path.insert(0, str(FLOWS))
+    client = Lockstep(db_url, config=load_config(path))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FLOWS), str(ROOT)])}
+    procs, logs = [], []
+    try:
+        for n, skew in enumerate((-30, 0, 30)):
+            logs.append(tmp_path / f"worker-{n}.log")
+            with logs[-1].open("wb") as sink:
+                procs.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "lockstep",
+                            "worker",
+                            "--db",
+                            db_url,
+                            "--config",
+                            str(path),
+                            "--concurrency",
+                            "2",
+                        ],
+                        cwd=tmp_path,
+                        env={**env, SKEW_ENV: str(skew)},
+                        stdout=sink,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        deadline = time.monotonic() + 120
+        while not all("clock skewed" in p.read_text() for p in logs[::2]):
+            assert time.monotonic() < deadline, [p.read_text() for p in logs]
+            time.sleep(0.2)
+        queue = client.queue
+        ids = [queue.submit("steps", {"steps": 3, "seconds": 0.5}).id for _ in range(12)]
+        while not all(queue.get(i).final for i in ids):
+            assert time.monotonic() < deadline + 120, [p.read_text()[-2000:] for p in logs]
+            time.sleep(0.3)
+        jobs = [queue.get(i, events=True) for i in ids]
+        assert [(j.status, j.attempts) for j in jobs] == [("succeeded", 1)] * 12
+        kinds = [e["kind"] for j in jobs for e in j.events]
+        assert "lease_expired" not in kinds
+        starts = sorted(e["at"] for j in jobs for e in j.events if e["kind"] == "started")
+        for t in starts:
+            assert sum(t <= s < t + 2.0 for s in starts) <= 3
+        assert starts[-1] - starts[0] >= 6.0  # 12 starts at 3 per 2 s need 3 more windows
+        starters = {e["detail"]["worker"] for j in jobs for e in j.events if e["kind"] == "started"}
+        assert len(starters) >= 2  # skewed and unskewed workers shared the work
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait(10)
+        client.close()
+        sys.path.remove(str(FLOWS))

@@ -41,7 +41,7 @@ from lockstep.client import Lockstep, ThreadStatus
 from lockstep.db import connection_lost
 from lockstep.errors import CallCancelled, LockstepError, StorageError
 from lockstep.graphs import workflow_machine
-from lockstep.queue.clock import skew_process_clock
+from lockstep.queue.clock import SKEW_ENV, skew_process_clock
 from lockstep.queue.config import QueueConfig, load_config
 from lockstep.queue.limits import RateLimiter, limit_key
 from lockstep.queue.store import Job, JobQueue
@@ -122,7 +122,9 @@ class Worker:
 
     def run(self, *, install_signals: bool = True, idle_exit: float | None = None) -> None:
         """Run until stopped (or, with `idle_exit`, until no job was found for that long)."""
-        skew_process_clock()  # tests only: a worker whose clock is off by seconds
+        skew = skew_process_clock()  # tests only: a worker whose clock is off by seconds
+        if skew:
+            log.warning("worker %s: clock skewed by %+g s (%s)", self.id, skew, SKEW_ENV)
         if install_signals and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stop())
