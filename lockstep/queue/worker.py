@@ -210,6 +210,8 @@ class Worker:
             try:
                 if client is None or queue is None:
                     client, queue = self._client(fence)
+                    if failures:
+                        self._release_orphans(queue)
                 job = queue.claim(self.id, self.queues)
                 failures = 0
             except Exception:  # the database is away: back off, reconnect
@@ -232,6 +234,18 @@ class Worker:
             self._idle_since = time.monotonic()
         if client is not None:
             client.close()
+
+    def _release_orphans(self, queue: JobQueue) -> None:
+        """Hand back jobs leased to this worker that none of its slots runs: a claim that
+        committed while its connection dropped, so its reply never came. Attempt not counted."""
+        rows = queue.db.query(
+            "SELECT * FROM lockstep_jobs WHERE status = 'running' AND lease_owner = ?", (self.id,)
+        )
+        with self._lock:
+            orphans = [Job.from_row(r) for r in rows if r["id"] not in self._running]
+        for job in orphans:
+            log.warning("job %s: its claim's reply was lost with the connection; released", job.id)
+            queue.stop(job, self.id, "queued", ran=0.0, reason="claim reply lost in an outage")
 
     def _boundary(self, queue: JobQueue, run: _Running) -> Any:
         timeouts = self.config.timeouts
