@@ -107,6 +107,9 @@ def claim(queue: JobQueue, worker: str, names: Sequence[str]) -> Job | None:
         if not rows:
             return None
         running = _running_counts(queue)
+        # read again after the counts: a job whose end freed a slot this claim takes ended
+        # (its event timed) before this reading, so spans read from events never overlap
+        now = queue.clock()
         for row in rows:
             job = Job.from_row(row)
             if not _allowed(queue, job, running, now):
