@@ -91,6 +91,11 @@ class Chaos:
         self.workers.append(proc)
         return proc
 
+    def ready(self, proc: subprocess.Popen[bytes]) -> bool:
+        """The worker has started (its first log line names it)."""
+        log = self.tmp / f"worker-{self.workers.index(proc)}.log"
+        return log.read_bytes().startswith(b"worker ")
+
     def done(self, ids: list[str]) -> bool:
         rows = self.queue.db.query(
             "SELECT COUNT(*) AS n FROM lockstep_jobs WHERE status IN "
@@ -173,7 +178,11 @@ def test_kill_9_chaos(db_url: str, tmp_path: Path) -> None:
         kills, start = 0, time.monotonic()
         while time.monotonic() - start < CHAOS_S and not chaos.done(ids):
             time.sleep(rng.uniform(1.0, 3.0))
-            victim = rng.choice(alive)
+            # a worker still importing runs nothing yet: kill only workers that are up
+            up = [w for w in alive if chaos.ready(w)]
+            if not up:
+                continue
+            victim = rng.choice(up)
             victim.send_signal(signal.SIGKILL)
             victim.wait(10)
             alive[alive.index(victim)] = chaos.worker()
