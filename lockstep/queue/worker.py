@@ -302,6 +302,7 @@ class Worker:
                     if back is None:
                         return None, None
                     client, queue = back
+                    run.boundary = time.monotonic()  # the outage is not the step's time
         except Exception as exc:
             if _lease_lost(exc):
                 log.warning("job %s: lease lost; stopped without writing", job.id)
