@@ -146,6 +146,7 @@ def lockstep_rate(url: str, jobs: int, workers: int, tmp: Path) -> float:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "lockstep", "worker", "--db", url, "--config", str(config)],
                 env=_env(),
+                cwd=tmp,  # `-m` puts the working folder first on sys.path: not the checkout's
                 stderr=subprocess.PIPE,
                 text=True,
             )
