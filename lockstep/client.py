@@ -420,6 +420,8 @@ class Lockstep:
             self._drive(workflow, json.loads(row.get("input") or "{}"), thread_id, on_update)
         elif current.interrupted:
             self.resume(thread_id, by=created_by or "worker", on_update=on_update)
+        elif not current.final and not current.waiting:  # a step's writes saved, the checkpoint
+            self._drive(workflow, None, thread_id, on_update)  # after it cut off: apply them
         return self.status(thread_id)
 
     def save_partial(self, thread_id: str, *, by: str, step: str = "abandon") -> list[str]:

@@ -96,6 +96,15 @@ class Chaos:
         log = self.tmp / f"worker-{self.workers.index(proc)}.log"
         return log.read_bytes().startswith(b"worker ")
 
+    def busy(self, proc: subprocess.Popen[bytes]) -> bool:
+        """The worker holds a running job's lease (worker IDs are host:pid:random)."""
+        rows = self.queue.db.query(
+            "SELECT COUNT(*) AS n FROM lockstep_jobs WHERE status = 'running' "
+            "AND lease_owner LIKE ?",
+            (f"%:{proc.pid}:%",),
+        )
+        return int(rows[0]["n"]) > 0
+
     def done(self, ids: list[str]) -> bool:
         rows = self.queue.db.query(
             "SELECT COUNT(*) AS n FROM lockstep_jobs WHERE status IN "
@@ -178,8 +187,8 @@ def test_kill_9_chaos(db_url: str, tmp_path: Path) -> None:
         kills, start = 0, time.monotonic()
         while time.monotonic() - start < CHAOS_S and not chaos.done(ids):
             time.sleep(rng.uniform(1.0, 3.0))
-            # a worker still importing runs nothing yet: kill only workers that are up
-            up = [w for w in alive if chaos.ready(w)]
+            # a worker still importing runs nothing yet: kill one that runs jobs
+            up = [w for w in alive if chaos.ready(w) and chaos.busy(w)]
             if not up:
                 continue
             victim = rng.choice(up)

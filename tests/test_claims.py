@@ -284,3 +284,31 @@ def test_skewed_workers_agree_on_limits_and_leases(db_url: str, tmp_path: Path) 
             p.wait(10)
         client.close()
         sys.path.remove(str(FLOWS))
+
+
+def test_a_checkpoint_cut_off_after_its_steps_writes_is_carried_on(db_url: str, flows: Any) -> None:
+    """A connection cut between a step's saved writes and the checkpoint after it (the saver's
+    `put` fails once, as a terminated backend makes it) left a thread that was neither final
+    nor resumable ("thread stopped at working", then dead letters); `continue_run` applies the
+    saved writes and carries on."""
+    client = Lockstep(db_url)
+    saver = open_checkpointer(db_url)
+    real, puts = saver.put, [0]
+
+    def cut(*args: Any, **kwargs: Any) -> Any:
+        puts[0] += 1
+        if puts[0] == 3:
+            raise ConnectionError("connection cut before the checkpoint")
+        return real(*args, **kwargs)
+
+    saver.put = cut  # type: ignore[method-assign]
+    client._saver = saver
+    with pytest.raises(ConnectionError):
+        client.run("steps", thread_id="cut", steps=4)
+    saver.put = real  # type: ignore[method-assign]
+    stuck = client.status("cut")
+    assert not stuck.final and not stuck.interrupted  # what used to end the job
+    status = client.continue_run("steps", "cut", {})
+    assert status.final and client.values("cut")["done_steps"] == 4
+    assert forks(client.db, "cut") == []
+    client.close()
