@@ -9,6 +9,11 @@ from each system's own job records. The raw commit rate is single-row INSERT com
 connection: the ceiling any durable queue on that database works under.
 
     python benchmarks/queue.py [--jobs 100] [--postgres URL] [--json]
+    python benchmarks/queue.py --compare REV [--jobs 60]
+
+`--compare REV` measures lockstep only, at git revision REV (exported to a temporary folder)
+and at this checkout, alternately in the same run, so a change's cost is a ratio of rates
+taken under the same load: the figure to quote for a change to the queue.
 
 Needs `pip install dbos` (the `bench` extra). Postgres runs use a fresh database on the server
 in --postgres (default: $LOCKSTEP_TEST_POSTGRES_URL).
@@ -78,7 +83,53 @@ def raw_commits(url: str, n: int = 400) -> float:
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": f"{FLOWS}{os.pathsep}{ROOT}"}
+    tree = os.environ.get("LOCKSTEP_BENCH_TREE", str(ROOT))
+    return {**os.environ, "PYTHONPATH": f"{FLOWS}{os.pathsep}{tree}"}
+
+
+def lockstep_rate_at(tree: Path, url: str, jobs: int, workers: int) -> float:
+    """`lockstep_rate` with the lockstep in `tree` (submitter and workers alike)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{FLOWS}{os.pathsep}{tree}",
+        "LOCKSTEP_BENCH_TREE": str(tree),
+    }
+    done = subprocess.run(
+        [sys.executable, __file__, "--measure", url, str(jobs), str(workers)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        raise SystemExit(done.stderr[-3000:])
+    return float(done.stdout.split()[-1])
+
+
+def compare(rev: str, jobs: int, pg: str | None) -> list[dict[str, float | str | int]]:
+    """lockstep at `rev` against this checkout, alternating, on fresh databases."""
+    results: list[dict[str, float | str | int]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        before = Path(tmp) / "before"
+        before.mkdir()
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(before)], input=archive.stdout, check=True)
+        for kind in ["sqlite"] + (["postgres"] if pg else []):
+            for workers in (1, 2):
+                row: dict[str, float | str | int] = {"db": kind, "workers": workers}
+                for label, tree in (("before", before), ("after", ROOT)):
+                    with database(kind, pg) as url:
+                        row[label] = round(lockstep_rate_at(tree, url, jobs, workers), 1)
+                row["ratio"] = round(float(row["after"]) / float(row["before"]), 2)
+                results.append(row)
+                print(
+                    f"{kind:8} {workers} worker(s): {rev} {row['before']} jobs/s, this checkout "
+                    f"{row['after']} jobs/s (after/before = {row['ratio']})",
+                    flush=True,
+                )
+    return results
 
 
 def lockstep_rate(url: str, jobs: int, workers: int, tmp: Path) -> float:
@@ -95,6 +146,7 @@ def lockstep_rate(url: str, jobs: int, workers: int, tmp: Path) -> float:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "lockstep", "worker", "--db", url, "--config", str(config)],
                 env=_env(),
+                cwd=tmp,  # `-m` puts the working folder first on sys.path: not the checkout's
                 stderr=subprocess.PIPE,
                 text=True,
             )
@@ -179,7 +231,19 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=100)
     parser.add_argument("--postgres", default=os.environ.get("LOCKSTEP_TEST_POSTGRES_URL"))
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--compare", metavar="REV", help="lockstep at REV vs this checkout")
+    parser.add_argument("--measure", nargs=3, help=argparse.SUPPRESS)  # URL JOBS WORKERS
     args = parser.parse_args()
+    if args.measure:
+        url, jobs, workers = args.measure
+        with tempfile.TemporaryDirectory() as tmp:
+            print(lockstep_rate(url, int(jobs), int(workers), Path(tmp)))
+        return
+    if args.compare:
+        rows = compare(args.compare, args.jobs, args.postgres)
+        if args.json:
+            print(json.dumps(rows))
+        return
     kinds = ["sqlite"] + (["postgres"] if args.postgres else [])
     results = []
     for kind in kinds:

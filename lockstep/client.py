@@ -120,6 +120,8 @@ class Lockstep(Gates, Recovery, Retention):
             self._drive(workflow, json.loads(row.get("input") or "{}"), thread_id, on_update)
         elif current.interrupted:
             self.resume(thread_id, by=created_by or "worker", on_update=on_update)
+        elif not current.final and not current.waiting:  # a step's writes saved, the checkpoint
+            self._drive(workflow, None, thread_id, on_update)  # after it cut off: apply them
         return self.status(thread_id)
 
     def history(self, thread_id: str) -> list[dict[str, Any]]:

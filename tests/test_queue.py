@@ -36,7 +36,8 @@ class QueueEnv:
         self.tmp = tmp
         self.config_path = tmp / "lockstep.yaml"
         self.procs: list[subprocess.Popen[str]] = []
-        self.env = {**os.environ, "PYTHONPATH": str(FLOWS)}
+        # the checkout's lockstep, not whichever one the interpreter has installed
+        self.env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FLOWS), str(ROOT)])}
         sys.path.insert(0, str(FLOWS))
 
     def configure(self, text: str) -> JobQueue:

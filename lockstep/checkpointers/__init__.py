@@ -14,6 +14,7 @@ from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
+from lockstep.checkpointers.fence import Fence
 from lockstep.db import connect_postgres, connect_sqlite, parse_url, resolve_url
 from lockstep.errors import StorageError
 
@@ -23,8 +24,11 @@ _SETUP_RACES = {"23505", "42P07", "42710", "40P01"}
 __all__ = ["close_checkpointer", "open_async_checkpointer", "open_checkpointer"]
 
 
-def open_checkpointer(url: str | None = None) -> BaseCheckpointSaver[Any]:
-    """A set-up sync saver, SqliteSaver or PostgresSaver; close with `close_checkpointer`."""
+def open_checkpointer(
+    url: str | None = None, *, fence: Fence | None = None
+) -> BaseCheckpointSaver[Any]:
+    """A set-up sync saver, SqliteSaver or PostgresSaver; close with `close_checkpointer`.
+    With `fence` (a worker's), every write first checks that the job's lease is still held."""
     location = parse_url(resolve_url(url))
     if location.dialect == "sqlite":
         import sqlite3
@@ -32,7 +36,10 @@ def open_checkpointer(url: str | None = None) -> BaseCheckpointSaver[Any]:
         from langgraph.checkpoint.sqlite import SqliteSaver
 
         assert location.path is not None
-        saver = SqliteSaver(connect_sqlite(location.path))
+        from lockstep.checkpointers.fenced import FencedSqliteSaver
+
+        conn = connect_sqlite(location.path)
+        saver = SqliteSaver(conn) if fence is None else FencedSqliteSaver(conn, fence)
         try:
             saver.setup()
         except sqlite3.DatabaseError as exc:
@@ -40,7 +47,10 @@ def open_checkpointer(url: str | None = None) -> BaseCheckpointSaver[Any]:
         return saver
     from langgraph.checkpoint.postgres import PostgresSaver
 
-    pg_saver = PostgresSaver(connect_postgres(location.url))
+    from lockstep.checkpointers.fenced import FencedPostgresSaver
+
+    pg_conn = connect_postgres(location.url)
+    pg_saver = PostgresSaver(pg_conn) if fence is None else FencedPostgresSaver(pg_conn, fence)
     for attempt in range(6):
         try:
             pg_saver.setup()

@@ -12,6 +12,9 @@ three algorithms are a few lines of SQL each:
   up to the bucket's size, then the refill rate.
 - `leaky_bucket`: a meter that drains at `limit/per` per second and holds `burst` (default 1):
   requests are spaced evenly, no bursts.
+
+Every window and refill is measured on the database's clock (`lockstep.queue.clock`), read
+after the bucket's lock is taken, so workers on machines whose clocks disagree count alike.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Callable, Mapping
 
 from lockstep.db import Database
 from lockstep.errors import ConfigError
+from lockstep.queue.clock import db_now
 from lockstep.queue.config import RateLimitDecl
 
 __all__ = ["RateLimiter", "limit_key"]
@@ -43,24 +47,35 @@ class RateLimiter:
         self,
         db: Database,
         limits: Mapping[str, RateLimitDecl],
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.db = db
         self.limits = dict(limits)
-        self.clock = clock
+        self.clock: Callable[[], float] = clock or (lambda: db_now(self.db))
+        """Unix seconds on the database's clock, so every process counts one window."""
 
     def _lock(self, name: str, key: str) -> None:
         if self.db.dialect == "postgres":
             # One transaction-scoped lock per bucket: read-then-write without a race.
             self.db.query("SELECT pg_advisory_xact_lock(hashtext(?))", (f"{name}|{key}",))
 
-    def wait_time(self, name: str, key: str, amount: float = 1.0, *, take: bool = True) -> float:
-        """0 when `amount` fits now (and, with `take`, is taken); else seconds until it would."""
+    def wait_time(
+        self,
+        name: str,
+        key: str,
+        amount: float = 1.0,
+        *,
+        take: bool = True,
+        now: float | None = None,
+    ) -> float:
+        """0 when `amount` fits now (and, with `take`, is taken); else seconds until it would.
+        `now` is the caller's time when it already holds the serialising lock (a claim)."""
         decl = self.limits[name]
-        now = self.clock()
         rate = decl.limit / decl.per
         with self.db.transaction():
             self._lock(name, key)
+            if now is None:  # read after the lock: a caller that queued on it must not look back
+                now = self.clock()
             if decl.strategy == "sliding_window":
                 # Old hits are pruned lazily, kept a while for inspection (`lockstep_rate_hits`).
                 self.db.execute(
@@ -121,13 +136,13 @@ class RateLimiter:
                 )
             return 0.0
 
-    def used(self, name: str, key: str) -> float:
+    def used(self, name: str, key: str, *, now: float | None = None) -> float:
         """What the sliding log holds in the current window (for `tokens` limits)."""
         decl = self.limits[name]
         rows = self.db.query(
             "SELECT COALESCE(SUM(amount), 0) AS used FROM lockstep_rate_hits "
             "WHERE name = ? AND key = ? AND at > ?",
-            (name, key, self.clock() - decl.per),
+            (name, key, (self.clock() if now is None else now) - decl.per),
         )
         return float(rows[0]["used"])
 

@@ -6,121 +6,54 @@ who runs it (`lease_owner` until `lease_expires`), how often it was tried and ho
 a worker that dies loses nothing: once its lease expires, the next claim takes the job over and
 the thread resumes from its last checkpoint.
 
-Claims are one transaction: `BEGIN IMMEDIATE` on SQLite, `FOR UPDATE SKIP LOCKED` on Postgres,
-plus a transaction-scoped advisory lock when a concurrency or start-rate limit must be counted
-(two claimers must not both see one free slot).
+Claims, leases and reaping are compare-and-set on the job row, each claim under a fresh lease
+token (`lockstep.queue.claims`); every time the queue compares is the database's clock
+(`lockstep.queue.clock`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import random
-import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from lockstep.client import Lockstep
 from lockstep.db import Database
-from lockstep.errors import ConfigError, JobNotFound, RateLimited, SubmitRefused
+from lockstep.errors import JobNotFound, RateLimited, SubmitRefused
 from lockstep.gates import claim_gate
+from lockstep.queue import claims
+from lockstep.queue.clock import NOW_SQL, db_now
 from lockstep.queue.config import QueueConfig, load_config, parse_priority
+from lockstep.queue.jobs import (
+    ACTIVE,
+    EVENTS,
+    FINAL,
+    Job,
+    backoff,
+    check_status,
+    iso,
+)
 from lockstep.queue.limits import RateLimiter, limit_key
 from lockstep.threads import resume_payload
 
-__all__ = ["ACTIVE", "FINAL", "EndHook", "Job", "JobQueue", "iso", "on_job_end"]
+__all__ = [
+    "ACTIVE",
+    "FINAL",
+    "EndHook",
+    "Job",
+    "JobQueue",
+    "backoff",
+    "check_status",
+    "iso",
+    "on_job_end",
+]
 
 log = logging.getLogger("lockstep.jobs")
 """One line per job event (`lockstep worker` shows them at INFO)."""
-
-ACTIVE = ("queued", "running")
-"""Statuses holding (or waiting for) a slot; a job at a human gate releases its slot."""
-FINAL = ("succeeded", "failed", "dead_lettered", "cancelled", "timed_out")
-EVENTS = (
-    "submitted",
-    "started",
-    "checkpointed",
-    "waiting_human",
-    "retrying",
-    "succeeded",
-    "failed",
-    "dead_lettered",
-    "cancelled",
-    "timed_out",
-    "lease_expired",
-    "released",
-    "continued",
-    "cancel_requested",
-    "requeued",
-)
-
-
-def iso(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
-
-
-def backoff(attempt: int, base: float, cap: float) -> float:
-    """Seconds before retry `attempt` (1-based): exponential, capped, then jittered down to
-    half so retries from many jobs spread out. Job retries and notification deliveries."""
-    return min(cap, base * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-
-
-@dataclass
-class Job:
-    """One row of `lockstep_jobs`."""
-
-    id: str
-    queue: str
-    workflow: str
-    priority: int
-    status: str
-    thread_id: str
-    input: dict[str, Any]
-    attempts: int
-    max_retries: int
-    submitted_at: float
-    run_after: float
-    user_name: str | None = None
-    idempotency_key: str | None = None
-    parent_id: str | None = None
-    origin_queue: str | None = None
-    lease_owner: str | None = None
-    lease_expires: float | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-    run_seconds: float = 0.0
-    error: str | None = None
-    outcome: str | None = None
-    cancel_requested: bool = False
-    resume: dict[str, Any] | None = None
-    seq: int = 0
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Job:
-        data = dict(row)
-        data["input"] = json.loads(data["input"] or "{}")
-        data["resume"] = json.loads(data["resume"]) if data.get("resume") else None
-        data["cancel_requested"] = bool(data["cancel_requested"])
-        return cls(**data)
-
-    @property
-    def final(self) -> bool:
-        return self.status in FINAL
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: times as ISO-8601 UTC."""
-        data = asdict(self)
-        for key in ("submitted_at", "started_at", "finished_at", "run_after", "lease_expires"):
-            data[key] = iso(data[key])
-        for event in data["events"]:
-            event["at"] = iso(event["at"])
-        return data
 
 
 class EndHook(Protocol):
@@ -158,24 +91,40 @@ class JobQueue:
         db: Database,
         config: QueueConfig | None = None,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         client: Lockstep | None = None,
     ) -> None:
         self.db = db
         self.config = config or QueueConfig()
-        self.clock = clock
+        self._own_clock = clock is not None
+        self.clock: Callable[[], float] = clock or (lambda: db_now(self.db))
+        """Unix seconds on the database's clock (a test may pass its own)."""
         self.limiter = RateLimiter(db, self.config.rate_limits, clock)
         self.client = client
         """The client on this database, to read an ended run's outputs (opened when needed)."""
 
     # -- events ----------------------------------------------------------------------------
 
-    def event(self, job_id: str, kind: str, detail: Mapping[str, Any] | None = None) -> None:
-        """Append one lifecycle event (the server streams these)."""
+    def event(
+        self,
+        job_id: str,
+        kind: str,
+        detail: Mapping[str, Any] | None = None,
+        *,
+        at: float | None = None,
+    ) -> None:
+        """Append one lifecycle event (the server streams these), timed `at` (default: now,
+        on the database's clock)."""
         assert kind in EVENTS, kind
+        when = "?" if at is not None or self._own_clock else NOW_SQL[self.db.dialect]
         self.db.execute(
-            "INSERT INTO lockstep_job_events (job_id, at, kind, detail) VALUES (?, ?, ?, ?)",
-            (job_id, self.clock(), kind, json.dumps(dict(detail or {}), default=str)),
+            f"INSERT INTO lockstep_job_events (job_id, at, kind, detail) VALUES (?, {when}, ?, ?)",
+            (
+                job_id,
+                *([at if at is not None else self.clock()] if when == "?" else []),
+                kind,
+                json.dumps(dict(detail or {}), default=str),
+            ),
         )
         log.info("job %s %s %s", job_id, kind, json.dumps(dict(detail or {}), default=str))
 
@@ -366,142 +315,26 @@ class JobQueue:
 
     # -- claiming --------------------------------------------------------------------------
 
-    def _limited(self, queues: Iterable[str]) -> bool:
-        """Whether claims from these queues must count slots (and so serialise)."""
-        if any(self.config.queue_system.queues[q].limit for q in queues):
-            return True
-        if any(w.effective for w in self.config.concurrency.workflows.values()):
-            return True
-        return bool(self.config.limits("start") or self.config.limits("tokens"))
-
     def reap(self) -> list[str]:
-        """Jobs whose worker stopped heartbeating: back to the queue (or to the dead letters
-        once their attempts are spent). Runs inside each claim."""
-        now = self.clock()
-        expired = self.db.query(
-            "SELECT * FROM lockstep_jobs WHERE status = 'running' AND lease_expires < ?", (now,)
-        )
-        taken: list[str] = []
-        for row in expired:
-            job = Job.from_row(row)
-            ran = max(0.0, (job.lease_expires or now) - (job.started_at or now))
-            error = f"lease expired: worker {job.lease_owner} stopped heartbeating"
-            if job.attempts > job.max_retries:
-                self._dead_letter(job, error)
-            else:
-                self.db.execute(
-                    "UPDATE lockstep_jobs SET status = 'queued', lease_owner = NULL, "
-                    "lease_expires = NULL, run_after = ?, error = ? WHERE id = ? "
-                    "AND status = 'running'",
-                    (now, error, job.id),
-                )
-                self.event(job.id, "lease_expired", {"worker": job.lease_owner, "ran": ran})
-            taken.append(job.id)
-        return taken
+        """Put back the jobs whose lease lapsed (see `lockstep.queue.claims.reap`)."""
+        with self.db.transaction():
+            return claims.reap(self, self.clock())
 
     def claim(self, worker: str, queues: Sequence[str] | None = None) -> Job | None:
         """Take the most urgent runnable job (lowest priority number, then oldest) that every
-        limit allows, leasing it to `worker`; None when there is nothing to run now."""
+        limit allows, leasing it to `worker` under a fresh lease token; None when there is
+        nothing to run now. Exactly one of any number of concurrent claimers wins a job."""
         names = list(queues or self.config.queue_system.queues)
         for q in names:
             self.config.queue(q)
-        lease = self.config.queue_system.visibility_timeout
-        marks = ", ".join("?" for _ in names)
-        with self.db.transaction():
-            pg = self.db.dialect == "postgres"
-            if pg and self._limited(names):
-                self.db.query("SELECT pg_advisory_xact_lock(7723012)")
-            self.reap()
-            now = self.clock()
-            lock = " FOR UPDATE SKIP LOCKED" if pg else ""
-            rows = self.db.query(
-                f"SELECT * FROM lockstep_jobs WHERE status = 'queued' AND queue IN ({marks}) "
-                f"AND run_after <= ? ORDER BY priority, seq LIMIT 50{lock}",
-                (*names, now),
-            )
-            if not rows:
-                return None
-            running = self._running_counts()
-            for row in rows:
-                job = Job.from_row(row)
-                if not self._allowed(job, running):
-                    continue
-                self.db.execute(
-                    "UPDATE lockstep_jobs SET status = 'running', lease_owner = ?, "
-                    "lease_expires = ?, attempts = attempts + 1, "
-                    "started_at = COALESCE(started_at, ?) WHERE id = ?",
-                    (worker, now + lease, now, job.id),
-                )
-                self.event(job.id, "started", {"worker": worker, "attempt": job.attempts + 1})
-                return self.get(job.id)
-        return None
-
-    def _running_counts(self) -> dict[tuple[str, str], int]:
-        rows = self.db.query(
-            "SELECT queue, workflow, COUNT(*) AS n FROM lockstep_jobs "
-            "WHERE status = 'running' GROUP BY queue, workflow"
-        )
-        counts: dict[tuple[str, str], int] = {}
-        for r in rows:
-            counts[("queue", r["queue"])] = counts.get(("queue", r["queue"]), 0) + int(r["n"])
-            counts[("workflow", r["workflow"])] = counts.get(("workflow", r["workflow"]), 0) + int(
-                r["n"]
-            )
-        return counts
-
-    def _allowed(self, job: Job, running: dict[tuple[str, str], int]) -> bool:
-        qlimit = self.config.queue_system.queues[job.queue].limit
-        if qlimit is not None and running.get(("queue", job.queue), 0) >= qlimit:
-            return False
-        wdecl = self.config.concurrency.workflows.get(job.workflow)
-        wlimit = wdecl.effective if wdecl else None
-        if wlimit is not None and running.get(("workflow", job.workflow), 0) >= wlimit:
-            return False
-        for name, decl in self.config.limits("tokens").items():
-            if decl.workflow not in (None, job.workflow):
-                continue
-            key = limit_key(decl, user=job.user_name, workflow=job.workflow)
-            if self.limiter.used(name, key) >= decl.limit:
-                return False
-        if job.started_at is None:  # start limits count first starts, not retries
-            starts = [
-                (n, d)
-                for n, d in self.config.limits("start").items()
-                if d.workflow in (None, job.workflow)
-            ]
-            keys = [(n, limit_key(d, user=job.user_name, workflow=job.workflow)) for n, d in starts]
-            if any(self.limiter.wait_time(n, k, take=False) > 0 for n, k in keys):
-                return False
-            for n, k in keys:
-                self.limiter.wait_time(n, k)
-        return True
+        return claims.claim(self, worker, names)
 
     # -- while running ---------------------------------------------------------------------
 
-    def heartbeat(self, worker: str, job_ids: Sequence[str]) -> dict[str, str]:
-        """Renew `worker`'s leases; returns the jobs it must stop: `cancel` (cancel asked) or
-        `lost` (another worker took the job over)."""
-        if not job_ids:
-            return {}
-        marks = ", ".join("?" for _ in job_ids)
-        now = self.clock()
-        self.db.execute(
-            f"UPDATE lockstep_jobs SET lease_expires = ? WHERE lease_owner = ? "
-            f"AND status = 'running' AND id IN ({marks})",
-            (now + self.config.queue_system.visibility_timeout, worker, *job_ids),
-        )
-        rows = self.db.query(
-            f"SELECT id, status, lease_owner, cancel_requested FROM lockstep_jobs "
-            f"WHERE id IN ({marks})",
-            tuple(job_ids),
-        )
-        stop: dict[str, str] = {}
-        for r in rows:
-            if r["status"] != "running" or r["lease_owner"] != worker:
-                stop[r["id"]] = "lost"
-            elif r["cancel_requested"]:
-                stop[r["id"]] = "cancel"
-        return stop
+    def heartbeat(self, worker: str, leases: Mapping[str, str | None]) -> dict[str, str]:
+        """Renew `worker`'s leases (job ID -> lease token); returns the jobs it must stop:
+        `cancel` (cancel asked) or `lost` (another worker took the job over)."""
+        return claims.renew(self, worker, leases)
 
     def _end(
         self,
@@ -516,12 +349,14 @@ class JobQueue:
         extra: str = "",
         params: Sequence[Any] = (),
     ) -> bool:
-        """Move a running job out of `running`, only while `worker` still holds its lease."""
+        """Move a running job out of `running`, only while `worker` still holds the lease
+        (the token) it claimed `job` with."""
         now = self.clock()
         final = status in FINAL
-        owner = "AND lease_owner = ? AND status = 'running'" if worker else ""
+        owner = "AND lease_owner = ? AND lease_token = ? AND status = 'running'" if worker else ""
         changed = self.db.rowcount(
             "UPDATE lockstep_jobs SET status = ?, lease_owner = NULL, lease_expires = NULL, "
+            "lease_token = NULL, "
             "run_seconds = run_seconds + ?, error = COALESCE(?, error), "
             "outcome = COALESCE(?, outcome), finished_at = ?, run_after = COALESCE(?, run_after)"
             f"{extra} WHERE id = ? {owner}",
@@ -534,7 +369,7 @@ class JobQueue:
                 run_after,
                 *params,
                 job.id,
-                *([worker] if worker else []),
+                *([worker, job.lease_token] if worker else []),
             ),
         )
         return changed > 0
@@ -595,27 +430,38 @@ class JobQueue:
             return "lost"
         with self.db.transaction():
             current = self.get(job.id)
-            if current.status != "running" or current.lease_owner != worker:
+            if (
+                current.status != "running"
+                or current.lease_owner != worker
+                or current.lease_token != job.lease_token
+            ):
                 return "lost"
             self.db.execute(
                 "UPDATE lockstep_jobs SET run_seconds = run_seconds + ? WHERE id = ?",
                 (ran, job.id),
             )
-            self._dead_letter(current, error)
+            self.dead_letter(current, error)
         return "dead_lettered"
 
-    def _dead_letter(self, job: Job, error: str) -> None:
+    def dead_letter(
+        self, job: Job, error: str, *, seen: tuple[str, str, float | None] | None = None
+    ) -> bool:
+        """Move `job` to the dead-letter queue; with `seen` (owner, token, expiry) only if
+        that is still its lease (a reaper's compare-and-set). False when it was not."""
         dlq = self.config.queue_system.dead_letter_queue
-        self.db.execute(
+        guard = f" AND {claims.LEASE_SEEN}" if seen is not None else ""
+        if not self.db.rowcount(
             "UPDATE lockstep_jobs SET status = 'dead_lettered', origin_queue = queue, "
-            "queue = ?, lease_owner = NULL, lease_expires = NULL, error = ?, finished_at = ? "
-            "WHERE id = ?",
-            (dlq, error, self.clock(), job.id),
-        )
+            "queue = ?, lease_owner = NULL, lease_token = NULL, lease_expires = NULL, "
+            f"error = ?, finished_at = ? WHERE id = ?{guard}",
+            (dlq, error, self.clock(), job.id, *(seen or ())),
+        ):
+            return False
         self.event(
             job.id, "dead_lettered", {"queue": dlq, "attempts": job.attempts, "error": error}
         )
         self._react_now(job, "dead_lettered")
+        return True
 
     def _react_now(self, job: Job, status: str) -> None:
         """Run the end hooks for an end written by the caller's transaction (a reap)."""
@@ -762,11 +608,3 @@ class JobQueue:
             self.db.execute("DELETE FROM lockstep_job_events WHERE job_id = ?", (job_id,))
             self.db.execute("DELETE FROM lockstep_jobs WHERE id = ?", (job_id,))
         return len(jobs)
-
-
-def check_status(value: str | None) -> str | None:
-    """A `--status` filter: one of the job statuses."""
-    statuses = (*ACTIVE, "waiting_human", *FINAL)
-    if value is not None and value not in statuses:
-        raise ConfigError(f"unknown job status {value!r}: use one of {', '.join(statuses)}")
-    return value

@@ -10,7 +10,14 @@ the thread stays at its last checkpoint.
 
 A heartbeat thread renews the leases of the running jobs every third of the visibility
 timeout and learns of cancels. If the worker dies, its leases expire and another worker takes
-the jobs over from their last checkpoints.
+the jobs over from their last checkpoints. Each slot's checkpoint writes are fenced by the
+lease token of the job it runs (`lockstep.checkpointers.fence`): a worker that lost a lease
+stops at the next step boundary without writing.
+
+A database outage is not a death: a slot whose connection drops keeps its job, reconnects
+with backoff while the heartbeat thread keeps trying to renew the lease, and, once the
+database is back and the lease is still its own, carries on from the last checkpoint in the
+same attempt (the step in flight runs again; no completed step does).
 """
 
 from __future__ import annotations
@@ -28,10 +35,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from lockstep.checkpointers import open_checkpointer
+from lockstep.checkpointers.fence import Fence, LeaseLost
 from lockstep.client import Lockstep, ThreadStatus
 from lockstep.db import connection_lost
 from lockstep.errors import CallCancelled, ConfigError, LockstepError, StorageError
 from lockstep.graphs import WORKFLOWS, workflow_machine
+from lockstep.queue.clock import SKEW_ENV, skew_process_clock
 from lockstep.queue.config import QueueConfig, load_config
 from lockstep.queue.limits import RateLimiter, limit_key
 from lockstep.queue.store import END_HOOKS, Job, JobQueue
@@ -62,6 +72,16 @@ class _Running:
 
 def _is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, StorageError) or connection_lost(exc)
+
+
+def _lease_lost(exc: BaseException | None) -> bool:
+    """The fence refused a checkpoint write (possibly wrapped by LangGraph)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, LeaseLost):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 class Companion(Protocol):
@@ -116,6 +136,9 @@ class Worker:
 
     def run(self, *, install_signals: bool = True, idle_exit: float | None = None) -> None:
         """Run until stopped (or, with `idle_exit`, until no job was found for that long)."""
+        skew = skew_process_clock()  # tests only: a worker whose clock is off by seconds
+        if skew:
+            log.warning("worker %s: clock skewed by %+g s (%s)", self.id, skew, SKEW_ENV)
         if install_signals and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stop())
@@ -155,14 +178,18 @@ class Worker:
         interval = min(self.config.queue_system.visibility_timeout / 3, 1.0)
         while True:
             with self._lock:
-                ids = list(self._running)
+                leases = {i: r.job.lease_token for i, r in self._running.items()}
+            ids = list(leases)
             if not ids and self._draining.is_set():
                 return
             try:
                 if queue is None:
                     queue = JobQueue(Lockstep(self.url, model=self.model).db, self.config)
-                stop = queue.heartbeat(self.id, ids)
-            except Exception:  # the database is away; keep trying
+                stop = queue.heartbeat(self.id, leases)
+            except Exception:  # the database is away: reconnect next beat, renew when back
+                if queue is not None:
+                    with contextlib.suppress(Exception):
+                        queue.db.close()
                 queue = None
                 stop = {}
             with self._lock:
@@ -179,20 +206,29 @@ class Worker:
 
     # -- slots -----------------------------------------------------------------------------
 
-    def _client(self) -> tuple[Lockstep, JobQueue]:
+    def _client(self, fence: Fence) -> tuple[Lockstep, JobQueue]:
+        """A slot's connections: its client, whose saver writes under `fence`, and queue."""
         client = Lockstep(self.url, model=self.model)
+        try:
+            client._saver = open_checkpointer(client.db.url, fence=fence)
+        except BaseException:
+            client.close()
+            raise
         client.settings["limiter"] = RateLimiter(client.db, self.config.limits("call"))
         return client, JobQueue(client.db, self.config, client=client)
 
     def _slot(self) -> None:
         client: Lockstep | None = None
         queue: JobQueue | None = None
+        fence = Fence()
         pause = self.config.queue_system.poll_interval
         failures = 0
         while not self._draining.is_set():
             try:
                 if client is None or queue is None:
-                    client, queue = self._client()
+                    client, queue = self._client(fence)
+                    if failures:
+                        self._release_orphans(queue)
                 job = queue.claim(self.id, self.queues)
                 failures = 0
             except Exception:  # the database is away: back off, reconnect
@@ -211,14 +247,22 @@ class Worker:
                     return
                 self._draining.wait(pause)
                 continue
-            broken = self._execute(client, queue, job)
+            client, queue = self._execute(client, queue, job, fence)
             self._idle_since = time.monotonic()
-            if broken:
-                with contextlib.suppress(Exception):
-                    client.close()
-                client = queue = None
         if client is not None:
             client.close()
+
+    def _release_orphans(self, queue: JobQueue) -> None:
+        """Hand back jobs leased to this worker that none of its slots runs: a claim that
+        committed while its connection dropped, so its reply never came. Attempt not counted."""
+        rows = queue.db.query(
+            "SELECT * FROM lockstep_jobs WHERE status = 'running' AND lease_owner = ?", (self.id,)
+        )
+        with self._lock:
+            orphans = [Job.from_row(r) for r in rows if r["id"] not in self._running]
+        for job in orphans:
+            log.warning("job %s: its claim's reply was lost with the connection; released", job.id)
+            queue.stop(job, self.id, "queued", ran=0.0, reason="claim reply lost in an outage")
 
     def _boundary(self, queue: JobQueue, run: _Running) -> Any:
         timeouts = self.config.timeouts
@@ -251,12 +295,73 @@ class Worker:
 
         return on_update
 
-    def _execute(self, client: Lockstep, queue: JobQueue, job: Job) -> bool:
-        """Run one claimed job to its next resting point; True when the database connection
-        broke (the slot reconnects; the job's lease expires and it is taken over)."""
+    def _execute(
+        self, client: Lockstep, queue: JobQueue, job: Job, fence: Fence
+    ) -> tuple[Lockstep | None, JobQueue | None]:
+        """Run one claimed job to its next resting point, through database outages; returns
+        the slot's connections (None, None: gone, reconnect before the next claim)."""
         run = _Running(job)
         with self._lock:
             self._running[job.id] = run
+        fence.job_id, fence.token = job.id, job.lease_token
+        try:
+            while True:
+                try:
+                    self._attempt(client, queue, job, run)
+                    return client, queue
+                except Exception as exc:
+                    if not _is_connection_error(exc) or _lease_lost(exc):
+                        raise
+                    log.warning("job %s: database connection lost (%s); reconnecting", job.id, exc)
+                    with contextlib.suppress(Exception):
+                        client.close()
+                    back = self._reconnect(job, run, fence)
+                    if back is None:
+                        return None, None
+                    client, queue = back
+                    run.boundary = time.monotonic()  # the outage is not the step's time
+        except Exception as exc:
+            if _lease_lost(exc):
+                log.warning("job %s: lease lost; stopped without writing", job.id)
+            else:
+                log.exception("job %s: could not record its end", job.id)
+            with contextlib.suppress(Exception):
+                client.close()
+            return None, None
+        finally:
+            fence.job_id = fence.token = None
+            with self._lock:
+                self._running.pop(job.id, None)
+            self.processed += 1
+
+    def _reconnect(self, job: Job, run: _Running, fence: Fence) -> tuple[Lockstep, JobQueue] | None:
+        """Reconnect with backoff until the database answers; the connections when this
+        worker still holds `job`'s lease (run it on), None when it lost it or is draining."""
+        failures = 0
+        while not self._draining.is_set() and run.stop is None:
+            failures += 1
+            self._draining.wait(min(2.0, 0.1 * 2**failures))
+            try:
+                client, queue = self._client(fence)
+            except Exception as exc:
+                log.debug("job %s: database still unreachable: %s", job.id, exc)
+                continue
+            try:
+                row = queue.get(job.id)
+            except Exception as exc:
+                log.debug("job %s: database still unreachable: %s", job.id, exc)
+                client.close()
+                continue
+            if row.status == "running" and row.lease_token == job.lease_token:
+                log.warning("job %s: database back; carrying on in the same attempt", job.id)
+                return client, queue
+            log.warning("job %s: its lease lapsed while the database was unreachable", job.id)
+            client.close()
+            return None
+        return None
+
+    def _attempt(self, client: Lockstep, queue: JobQueue, job: Job, run: _Running) -> None:
+        """Drive the job's thread from its last checkpoint and record how it ended."""
         client.settings.update(user=job.user_name, workflow=job.workflow, cancel=run.cancel)
         tokens_before = 0
         try:
@@ -289,24 +394,11 @@ class Worker:
             ending, reason = run.stop or ("cancelled", "cancelled on request")
             self._stopped(client, queue, job, run, JobStop(ending, f"{reason}; {exc}"))
         except Exception as exc:  # every failure is recorded on the job
-            if _is_connection_error(exc):
-                log.warning(
-                    "job %s: database connection lost (%s); its lease will lapse", job.id, exc
-                )
-                return True  # leave the lease to expire: another attempt takes over
+            if _is_connection_error(exc) or _lease_lost(exc):
+                raise
             error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:500]}"
             retry = not isinstance(exc, LockstepError)
-            try:
-                queue.fail(
-                    job, self.id, ran=time.monotonic() - run.started, error=error, retry=retry
-                )
-            except Exception as again:
-                return _is_connection_error(again)
-        finally:
-            with self._lock:
-                self._running.pop(job.id, None)
-            self.processed += 1
-        return False
+            queue.fail(job, self.id, ran=time.monotonic() - run.started, error=error, retry=retry)
 
     def _record_tokens(self, queue: JobQueue, job: Job, used: int) -> None:
         for name, decl in self.config.limits("tokens").items():
