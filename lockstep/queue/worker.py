@@ -43,8 +43,9 @@ from lockstep.errors import CallCancelled, ConfigError, LockstepError, StorageEr
 from lockstep.graphs import WORKFLOWS, workflow_machine
 from lockstep.queue.clock import SKEW_ENV, skew_process_clock
 from lockstep.queue.config import QueueConfig, load_config
+from lockstep.queue.ends import END_HOOKS
 from lockstep.queue.limits import RateLimiter, limit_key
-from lockstep.queue.store import END_HOOKS, Job, JobQueue
+from lockstep.queue.store import Job, JobQueue
 
 __all__ = ["JobStop", "Worker"]
 
