@@ -20,6 +20,7 @@ import httpx
 import pytest
 from langgraph_sdk import get_client
 
+from lockstep.db import Database
 from tests.conftest import CORPUS, ROOT
 from tests.servers import FLOWS, LiveServer, free_port, healthy, make_key
 
@@ -113,12 +114,18 @@ async def _drive(server: LiveServer) -> None:
     assert gate["gate"] == "awaiting_objectives_approval" and "approved" in gate["decisions"]
     assert gate.get("review")
     shown = await ana.threads.get(gated)
-    assert shown["status"] == "interrupted" and list(shown["interrupts"].values())[0]
+    assert shown["status"] == "interrupted" and next(iter(shown["interrupts"].values()))
 
     # ... and resumes with a Command; the decision is recorded as the key's user
     out = await ana.runs.wait(
-        gated, "training", command={"resume": {"decision": "approved", "by": "ana"}}
+        gated, "training", command={"resume": {"decision": "approved", "by": "mallory"}}
     )
+    database = Database(server.db)
+    try:
+        decisions = [r for r in database.audit(gated) if r["kind"] == "decision"]
+    finally:
+        database.close()
+    assert [d["actor"] for d in decisions] == ["ana"], decisions
     after = await ana.threads.get_state(gated)
     assert after["values"]["status"] != "awaiting_objectives_approval"
     moved = [t["to"] for t in after["values"]["transitions"]]
