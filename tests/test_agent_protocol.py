@@ -163,6 +163,21 @@ async def _drive(server: LiveServer) -> None:
     assert [r["run_id"] for r in await ana.runs.list(queued)] == [run["run_id"]]
     assert (await ana.threads.get_state(dropped))["values"] == {}
 
+    # a worker's run that stops at a gate, continued by a background Command (the queue's
+    # continuation of the same job)
+    trained = (await ana.threads.create())["thread_id"]
+    first = await ana.runs.create(trained, "training", input=TRAINING)
+    stopped = await ana.runs.join(trained, first["run_id"])
+    assert stopped["__interrupt__"][0]["value"]["gate"] == "awaiting_objectives_approval"
+    assert (await ana.runs.get(trained, first["run_id"]))["status"] == "interrupted"
+    second = await ana.runs.create(
+        trained, "training", command={"resume": {"decision": "approved"}}
+    )
+    done = await ana.runs.join(trained, second["run_id"])
+    assert done["status"] != "awaiting_objectives_approval", done
+    assert (await ana.runs.get(trained, first["run_id"]))["status"] == "interrupted"
+    assert (await ana.runs.get(trained, second["run_id"]))["status"] in ("interrupted", "success")
+
     # another user's thread is unknown through every route
     mine = {t["thread_id"] for t in await ana.threads.search(limit=100)}
     assert {tid, gated, streamed, queued, dropped} <= mine
