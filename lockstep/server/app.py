@@ -29,6 +29,7 @@ from lockstep.server.endpoints import (
 )
 from lockstep.server.jobs import router as jobs_router
 from lockstep.server.metrics import router as metrics_router
+from lockstep.server.protocol import router as protocol_router
 from lockstep.server.web import static_files, web_router
 from lockstep.triggers.app import attach_triggers
 
@@ -129,6 +130,7 @@ def create_app(
     app.include_router(router)
     app.include_router(jobs_router)
     app.include_router(metrics_router)
+    app.include_router(protocol_router)
     app.include_router(web_router)
     app.mount("/ui/static", static_files(), name="static")
     from langserve import add_routes
@@ -152,7 +154,7 @@ def create_app(
             CORSMiddleware,
             allow_origins=list(cors_origins),
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "X-Api-Key"],
             expose_headers=["Retry-After"],
         )
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +17,15 @@ from typing import Any
 from lockstep.db import Database
 from lockstep.errors import ConfigError
 
-__all__ = ["ROLES", "Principal", "authenticate", "create_key", "list_keys", "revoke_key"]
+__all__ = [
+    "ROLES",
+    "Principal",
+    "authenticate",
+    "create_key",
+    "list_keys",
+    "presented_key",
+    "revoke_key",
+]
 
 ROLES = ("submitter", "approver", "operator", "admin")
 """submitters run and read their own threads; approvers decide gates; operators run the
@@ -78,6 +87,15 @@ def revoke_key(db: Database, key_id: str) -> None:
         "UPDATE lockstep_api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
         (datetime.now(UTC).isoformat(), key_id),
     )
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key a request presents: `Authorization: Bearer <key>`, else `x-api-key: <key>`
+    (the header the LangGraph SDK sends)."""
+    scheme, _, key = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and key.strip():
+        return key.strip()
+    return headers.get("x-api-key", "").strip() or None
 
 
 def authenticate(db: Database, key: str) -> Principal | None:
