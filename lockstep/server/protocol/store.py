@@ -2,8 +2,8 @@
 first run (with their metadata and owner) and the record of each run, plus who the caller is
 (`Authorization: Bearer` or the SDK's `x-api-key`) and whose threads they may see.
 
-The two tables are made on first use (`CREATE TABLE IF NOT EXISTS`, portable to SQLite and
-Postgres). A protocol thread's ID is its lockstep thread ID: its lockstep row (workflow,
+Its two tables come from migration 9 (`lockstep_protocol_threads`, `lockstep_protocol_runs`).
+A protocol thread's ID is its lockstep thread ID: its lockstep row (workflow,
 owner, input) is written when its first run starts, so threads started through the REST API,
 the CLI or LangServe are protocol threads too.
 """
@@ -38,18 +38,6 @@ __all__ = [
     "visible_threads",
 ]
 
-TABLES = (
-    "CREATE TABLE IF NOT EXISTS lockstep_protocol_threads (thread_id TEXT PRIMARY KEY, "
-    "created_by TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, "
-    "metadata TEXT NOT NULL DEFAULT '{}')",
-    "CREATE TABLE IF NOT EXISTS lockstep_protocol_runs (run_id TEXT PRIMARY KEY, "
-    "thread_id TEXT NOT NULL, assistant_id TEXT NOT NULL, workflow TEXT NOT NULL, "
-    "status TEXT NOT NULL, job_id TEXT, created_by TEXT, created_at TEXT NOT NULL, "
-    "updated_at TEXT NOT NULL, metadata TEXT NOT NULL DEFAULT '{}', error TEXT)",
-    "CREATE INDEX IF NOT EXISTS lockstep_protocol_runs_thread "
-    "ON lockstep_protocol_runs (thread_id, created_at)",
-)
-
 
 def now() -> str:
     return datetime.now(UTC).isoformat()
@@ -60,25 +48,11 @@ def client_of(request: Request) -> AsyncLockstep:
     return client
 
 
-def _ensure_tables(db: Database) -> None:
-    for attempt in range(3):
-        try:
-            for statement in TABLES:
-                db.execute(statement)
-            return
-        except Exception:  # two processes creating at once (Postgres): the other won
-            if attempt == 2:
-                raise
-
-
 async def caller(request: Request) -> Principal:
     """The caller, from `Authorization: Bearer <key>` or `x-api-key: <key>`; with
-    `--no-auth`, the local admin. Makes the protocol's tables on the first call."""
+    `--no-auth`, the local admin."""
     state = request.app.state
     client = client_of(request)
-    if not getattr(state, "protocol_tables", False):
-        await asyncio.to_thread(_ensure_tables, client.db)
-        state.protocol_tables = True
     if not state.auth:
         request.state.principal = LOCAL
         return LOCAL
