@@ -56,8 +56,16 @@ class DatabaseURL:
         return "database"
 
     def redacted(self) -> str:
-        """The URL with any password replaced by `***` (for printing)."""
+        """The URL as resolved, for printing: a SQLite file's absolute path, a PostgreSQL
+        password replaced by `***`."""
+        if self.path is not None:
+            return f"sqlite:///{self.path}"
         return redact(self.url)
+
+    def storage(self) -> dict[str, str]:
+        """Where this database's data lives, for `lockstep status --json` and `lockstep doctor`:
+        the URL (password redacted) and the blob store."""
+        return {"database": self.redacted(), "blob_store": self.blob_url}
 
 
 def redact(url: str) -> str:

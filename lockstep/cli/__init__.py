@@ -12,7 +12,18 @@ from __future__ import annotations
 
 import typer
 
-from lockstep.cli import artifacts, jobs, keys, recovery, runs, serve, threads, tools, triggers
+from lockstep.cli import (
+    artifacts,
+    doctor,
+    jobs,
+    keys,
+    recovery,
+    runs,
+    serve,
+    threads,
+    tools,
+    triggers,
+)
 
 __all__ = ["app", "main"]
 
@@ -23,7 +34,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for family in (runs, threads, tools, recovery, jobs, triggers, serve):
+for family in (runs, threads, tools, recovery, jobs, triggers, serve, doctor):
     app.add_typer(family.app)
 app.add_typer(artifacts.artifacts_app, name="artifacts")
 app.add_typer(keys.keys_app, name="keys")

@@ -33,9 +33,10 @@ def status(
 ) -> None:
     """Current state, pending gate, counters and last transitions of a thread."""
     with error_boundary(thread_id):
-        st = open_client(db).status(thread_id)
+        client = open_client(db)
+        st = client.status(thread_id)
     if as_json:
-        out.print_json(json.dumps(st.to_dict()))
+        out.print_json(json.dumps({**st.to_dict(), "storage": client.db.location.storage()}))
         return
     print_status(st)
     if st.interrupted:
