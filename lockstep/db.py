@@ -21,7 +21,15 @@ from typing import Any, Literal
 from lockstep.errors import ConfigError, StorageError
 from lockstep.migrations import MIGRATIONS, statements
 
-__all__ = ["DEFAULT_URL", "Database", "DatabaseURL", "parse_url", "redact", "resolve_url"]
+__all__ = [
+    "DEFAULT_URL",
+    "Database",
+    "DatabaseURL",
+    "parse_url",
+    "redact",
+    "require_database",
+    "resolve_url",
+]
 
 DEFAULT_URL = "sqlite:///.lockstep/lockstep.db"
 """The embedded default, relative to the directory the process starts in (resolved to an
@@ -72,6 +80,14 @@ def redact(url: str) -> str:
     """`scheme://user:secret@host/db` -> `scheme://user:***@host/db`; also `password=` params."""
     url = re.sub(r"^([a-z+]+://[^:/@]*):[^@/]*@", r"\1:***@", url)
     return re.sub(r"(?i)(password=)[^&\s]*", r"\1***", url)
+
+
+def require_database(url: str | None = None) -> None:
+    """Raise unless the database exists: a SQLite file is never created by a read-only command
+    on a mistyped path (a PostgreSQL database is never created by lockstep at all)."""
+    location = parse_url(resolve_url(url))
+    if location.path is not None and not location.path.is_file():
+        raise StorageError(f"no SQLite database at {location.path}")
 
 
 def resolve_url(url: str | None = None) -> str:

@@ -75,9 +75,14 @@ def error_boundary(thread_id: str | None = None) -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def open_client(db: str | None) -> Lockstep:
+def open_client(db: str | None, *, create: bool = True) -> Lockstep:
+    """A client on `db`; `create=False` (read-only commands) refuses a missing SQLite file
+    instead of creating it and its folders."""
     from lockstep.client import Lockstep
+    from lockstep.db import require_database
 
+    if not create:
+        require_database(db)
     return Lockstep(db)
 
 
