@@ -4,6 +4,7 @@ the SQLite file (SQLite's default), an S3 bucket on a real S3-compatible server 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -136,6 +137,25 @@ def test_s3_brief_run_and_show_from_another_directory(
     assert all((a.location or "").startswith(f"s3://{BUCKET}/briefs/") for a in rows)
     assert not (tmp_path / "blobs").exists()
     assert list(first.iterdir()) == [] and list(second.iterdir()) == []
+
+    report = json.loads(lockstep(second, "doctor", "--json").stdout)
+    assert report["blob_store"] == {
+        "value": f"s3://{BUCKET}/briefs",
+        "ok": True,
+        "detail": "reachable",
+        "kind": "fsspec",
+    }
+    env["LOCKSTEP_BLOB_URL"] = "s3://no-such-bucket/briefs"
+    missing = subprocess.run(
+        [sys.executable, "-m", "lockstep", "doctor", "--json", "--db", sqlite_url],
+        cwd=second,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert missing.returncode == 1
+    assert json.loads(missing.stdout)["blob_store"]["ok"] is False
 
 
 def test_database_blob_store(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

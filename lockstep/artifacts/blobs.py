@@ -270,8 +270,12 @@ class DatabaseBlobStore:
                 "FROM lockstep_artifacts WHERE length(location) > 68 AND location NOT LIKE ?",
                 (f"{DATABASE}:%",),
             )
-            roots = sorted({r["root"] for r in rows if r["root"]})
-            self._legacy = [open_blob_store(root) for root in roots]
+            self._legacy = []
+            for root in sorted({r["root"] for r in rows if r["root"]}):
+                try:
+                    self._legacy.append(open_blob_store(root))
+                except ConfigError:  # an fsspec URL whose package is not installed here
+                    continue
         return self._legacy
 
     def shas(self) -> Iterator[tuple[str, float]]:
