@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -20,30 +21,73 @@ from typing import Any, Literal
 from lockstep.errors import ConfigError, StorageError
 from lockstep.migrations import MIGRATIONS, statements
 
-__all__ = ["DEFAULT_URL", "Database", "DatabaseURL", "parse_url", "resolve_url"]
+__all__ = [
+    "DEFAULT_URL",
+    "Database",
+    "DatabaseURL",
+    "parse_url",
+    "redact",
+    "require_database",
+    "resolve_url",
+]
 
 DEFAULT_URL = "sqlite:///.lockstep/lockstep.db"
+"""The embedded default, relative to the directory the process starts in (resolved to an
+absolute path once, by `parse_url`)."""
 BUSY_TIMEOUT_S = 30.0
 """SQLite waits this long for another process's write lock instead of 'database is locked'."""
 
 
 @dataclass(frozen=True)
 class DatabaseURL:
-    """A parsed database URL."""
+    """A parsed database URL; the one place that decides where a database's data lives."""
 
     url: str
     dialect: Literal["sqlite", "postgres"]
     path: Path | None = None
+    """The SQLite file, absolute."""
 
     @property
-    def blob_dir(self) -> Path:
-        """Where content blobs live: `LOCKSTEP_BLOB_DIR`, else beside the SQLite file."""
-        env = os.environ.get("LOCKSTEP_BLOB_DIR")
-        if env:
-            return Path(env)
+    def blob_url(self) -> str:
+        """Where artifact content lives: `LOCKSTEP_BLOB_URL` (an fsspec URL, a folder, or
+        `database`), else `LOCKSTEP_BLOB_DIR` (a folder), else by dialect: the database's own
+        `lockstep_blobs` table on PostgreSQL (one URL is all a machine needs), the folder
+        `blobs/` beside the file on SQLite."""
+        for name in ("LOCKSTEP_BLOB_URL", "LOCKSTEP_BLOB_DIR"):
+            value = os.environ.get(name)
+            if value:
+                return (
+                    value if "://" in value or value == "database" else str(Path(value).absolute())
+                )
         if self.path is not None:
-            return self.path.parent / "blobs"
-        return Path(".lockstep/blobs")
+            return str(self.path.parent / "blobs")
+        return "database"
+
+    def redacted(self) -> str:
+        """The URL as resolved, for printing: a SQLite file's absolute path, a PostgreSQL
+        password replaced by `***`."""
+        if self.path is not None:
+            return f"sqlite:///{self.path}"
+        return redact(self.url)
+
+    def storage(self) -> dict[str, str]:
+        """Where this database's data lives, for `lockstep status --json` and `lockstep doctor`:
+        the URL (password redacted) and the blob store."""
+        return {"database": self.redacted(), "blob_store": self.blob_url}
+
+
+def redact(url: str) -> str:
+    """`scheme://user:secret@host/db` -> `scheme://user:***@host/db`; also `password=` params."""
+    url = re.sub(r"^([a-z+]+://[^:/@]*):[^@/]*@", r"\1:***@", url)
+    return re.sub(r"(?i)(password=)[^&\s]*", r"\1***", url)
+
+
+def require_database(url: str | None = None) -> None:
+    """Raise unless the database exists: a SQLite file is never created by a read-only command
+    on a mistyped path (a PostgreSQL database is never created by lockstep at all)."""
+    location = parse_url(resolve_url(url))
+    if location.path is not None and not location.path.is_file():
+        raise StorageError(f"no SQLite database at {location.path}")
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -52,12 +96,13 @@ def resolve_url(url: str | None = None) -> str:
 
 
 def parse_url(url: str) -> DatabaseURL:
-    """Parse `sqlite:///relative`, `sqlite:////absolute` or `postgresql://...`."""
+    """Parse `sqlite:///relative`, `sqlite:////absolute` or `postgresql://...`; a relative
+    SQLite path is made absolute against the current directory, here and only here."""
     if url.startswith("sqlite:///"):
         rest = url[len("sqlite:///") :]
         if not rest or rest == ":memory:":
             raise ConfigError(f"database URL {url!r} needs a file path: sqlite:///path/to/file.db")
-        return DatabaseURL(url, "sqlite", Path(rest))
+        return DatabaseURL(url, "sqlite", Path(rest).absolute())
     if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         return DatabaseURL(url.replace("postgresql+psycopg://", "postgresql://"), "postgres")
     raise ConfigError(
@@ -65,12 +110,20 @@ def parse_url(url: str) -> DatabaseURL:
     )
 
 
-def connect_sqlite(path: Path) -> sqlite3.Connection:
-    """A SQLite connection shared across threads, WAL mode, with a busy timeout."""
+def connect_sqlite(path: Path, *, create: bool = True) -> sqlite3.Connection:
+    """A SQLite connection shared across threads, WAL mode, with a busy timeout. With
+    `create=False` a missing file is an error, and neither it nor its folder is made."""
+    if not create and not path.is_file():
+        raise StorageError(f"no SQLite database at {path}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
-            str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
+            str(path) if create else f"{path.as_uri()}?mode=rw",
+            timeout=BUSY_TIMEOUT_S,
+            check_same_thread=False,
+            isolation_level=None,
+            uri=not create,
         )
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         conn.execute("PRAGMA journal_mode = WAL")
@@ -111,14 +164,16 @@ def connect_postgres(url: str) -> Any:
 class Database:
     """lockstep's own tables on the configured database; runs migrations on open."""
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, create: bool = True) -> None:
+        """`create=False`: open only an existing SQLite file (read-only commands must not
+        leave an empty database behind a mistyped path)."""
         self.location = parse_url(resolve_url(url))
         self.dialect = self.location.dialect
         self._lock = threading.RLock()
         self._in_tx = False
         if self.dialect == "sqlite":
             assert self.location.path is not None
-            self._conn: Any = connect_sqlite(self.location.path)
+            self._conn: Any = connect_sqlite(self.location.path, create=create)
         else:
             self._conn = connect_postgres(self.location.url)
         self.setup()
@@ -128,7 +183,7 @@ class Database:
         return self.location.url
 
     def describe(self) -> str:
-        """The database named for messages: the file path, or the URL without a password."""
+        """The database named for messages: the file path, or the URL without credentials."""
         if self.location.path is not None:
             return str(self.location.path)
         return self.location.url.split("@")[-1]

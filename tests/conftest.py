@@ -30,14 +30,15 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def postgres_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def postgres_url() -> Iterator[str]:
+    """A fresh database; artifact content goes to its own `lockstep_blobs` table, as in
+    production (no blob folder)."""
     if not PG_URL:
         pytest.skip("LOCKSTEP_TEST_POSTGRES_URL is not set")
     name = f"lockstep_t_{uuid.uuid4().hex[:12]}"
     with _pg_admin(PG_URL) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     base, _, _ = PG_URL.rpartition("/")
-    monkeypatch.setenv("LOCKSTEP_BLOB_DIR", str(tmp_path / "blobs"))
     try:
         yield f"{base}/{name}"
     finally:

@@ -127,9 +127,18 @@ def test_unknown_versions_and_bad_ids(db_url: str) -> None:
 def test_tamper_detection_names_the_artifact(db_url: str, tmp_path: Path) -> None:
     with Lockstep(db_url) as client:
         ref = client.artifacts.put("t", "draft", "the real text", step="drafting")
-        blob = Path(client.artifacts.meta(ref["id"], 1).location or "")
-        assert blob.read_text() == "the real text"
-        blob.write_text("tampered")
+        location = client.artifacts.meta(ref["id"], 1).location or ""
+        if db_url.startswith("sqlite"):  # a file in blobs/ beside the database file
+            blob = Path(location)
+            assert blob.parent.parent == Path(db_url.removeprefix("sqlite:///")).parent / "blobs"
+            assert blob.read_text() == "the real text"
+            blob.write_text("tampered")
+        else:  # a row of the database's own blob table
+            assert location == f"database:{ref['sha256']}"
+            client.db.execute(
+                "UPDATE lockstep_blobs SET content = ? WHERE sha256 = ?",
+                (b"tampered", ref["sha256"]),
+            )
         with pytest.raises(ArtifactError, match=r"checksum mismatch for draft@1 \(draft-"):
             client.artifact_content(ref["id"])
     url = db_url

@@ -81,6 +81,9 @@ def test_rejected_run_exits_3(db: str) -> None:
 
 
 def test_user_errors_are_one_line(db: str, tmp_path: Path) -> None:
+    proc = cli("status", "no-such-thread", db=db, check=1)  # read-only: nothing created
+    assert proc.stderr.strip() == f"error: no SQLite database at {tmp_path / 'cli.db'}"
+    Lockstep(db).close()
     proc = cli("status", "no-such-thread", db=db, check=2)
     assert proc.stderr.strip() == "error: unknown thread 'no-such-thread'"
     proc = cli("run", "brief", "--topic", TOPIC, "--sources", str(tmp_path / "x"), db=db, check=1)

@@ -150,8 +150,8 @@ def test_prune_keep_latest_then_all(db_url: str, corpus: Path) -> None:
         assert client._checkpoint_count(waiting) == counts[waiting]
         final = client.artifacts.latest(done, "final")
         assert final is not None and client.artifacts.text(final).startswith("# ")
-        final_blob = Path(final.location or "")
-        assert final_blob.is_file()
+        final_sha = final.sha256  # a file beside SQLite, a row of lockstep_blobs on Postgres
+        assert final_sha in {sha for sha, _ in client.artifacts.blobs.shas()}
 
     out = cli("prune", "--older-than", "0s", "--artifacts", db=db_url).stdout
     assert f"{done}: removed 1 checkpoints" in out and f"{waiting}: skipped" in out
@@ -160,7 +160,8 @@ def test_prune_keep_latest_then_all(db_url: str, corpus: Path) -> None:
     with Lockstep(db_url) as client:
         assert client._checkpoint_count(done) == 0
         assert client.artifacts_of(done) == []
-        assert not final_blob.exists()  # held only by the pruned thread's artifacts
+        stored = {sha for sha, _ in client.artifacts.blobs.shas()}
+        assert final_sha not in stored  # held only by the pruned thread's artifacts
         assert [r["kind"] for r in client.audit(done)].count("prune") == 2  # audit log kept
         st = client.status(waiting)  # untouched, still answerable
         assert st.gate is not None and st.gate["gate"] == "human_review"

@@ -1,8 +1,9 @@
 """The artifact store: every output is a versioned, checksummed artifact with its lineage.
 
 Metadata rows live in the same database as the checkpoints; content lives once per sha256 in a
-blob store (a local directory, or any fsspec filesystem by URL with the `fsspec` extra). Graph
-state keeps only `ArtifactRef(id, version, sha256)`. Every write is journaled in the audit log.
+blob store (`lockstep.artifacts.blobs`: the database's own table on PostgreSQL, a folder beside
+the file on SQLite, or an fsspec URL). Graph state keeps only `ArtifactRef(id, version, sha256)`.
+Every write is journaled in the audit log.
 """
 
 from __future__ import annotations
@@ -14,20 +15,29 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lockstep.artifacts.blobs import (
+    BlobStore,
+    DatabaseBlobStore,
+    FolderBlobStore,
+    FsspecBlobStore,
+    open_blob_store,
+)
 from lockstep.db import Database
-from lockstep.errors import ArtifactError, ConfigError, StorageError
+from lockstep.errors import ArtifactError, StorageError
 from lockstep.state.machine import ArtifactRef
 
 __all__ = [
     "Artifact",
     "ArtifactStore",
     "BlobStore",
+    "DatabaseBlobStore",
+    "FolderBlobStore",
     "FsspecBlobStore",
     "diff_artifacts",
     "open_blob_store",
@@ -53,127 +63,6 @@ def parse_spec(spec: str) -> tuple[str, int | None]:
     if sep and not version.isdigit():
         raise ArtifactError(f"invalid artifact version in {spec!r}: use ID@N with N >= 1")
     return check_id(artifact_id), (int(version) if sep else None)
-
-
-class BlobStore:
-    """Content-addressed files: `<root>/<sha[:2]>/<sha>`, written atomically, read verified."""
-
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-
-    def _path(self, sha256: str) -> Path:
-        if not _SHA.match(sha256):
-            raise ArtifactError(f"invalid sha256 {sha256!r}")
-        return self.root / sha256[:2] / sha256
-
-    def location(self, sha256: str) -> str:
-        """Where the content lives, recorded on each artifact row."""
-        return str(self._path(sha256))
-
-    def shas(self) -> Iterator[tuple[str, float]]:
-        """Every stored blob with its modification time (for garbage collection)."""
-        if not self.root.is_dir():
-            return
-        for path in self.root.glob("??/*"):
-            if _SHA.match(path.name):
-                yield path.name, path.stat().st_mtime
-
-    def delete(self, sha256: str) -> None:
-        self._path(sha256).unlink(missing_ok=True)
-
-    def put(self, content: bytes) -> str:
-        sha = hashlib.sha256(content).hexdigest()
-        path = self._path(sha)
-        if path.exists():
-            return sha
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        os.replace(tmp, path)
-        return sha
-
-    def get(self, sha256: str, *, label: str | None = None) -> bytes:
-        path = self._path(sha256)
-        try:
-            content = path.read_bytes()
-        except FileNotFoundError:
-            raise ArtifactError(f"blob {sha256[:12]} of {label or 'artifact'} is missing") from None
-        actual = hashlib.sha256(content).hexdigest()
-        if actual != sha256:
-            raise ArtifactError(
-                f"checksum mismatch for {label or 'blob'}: expected {sha256[:12]}, "
-                f"found {actual[:12]} in {path}"
-            )
-        return content
-
-
-class FsspecBlobStore:
-    """The same content-addressed layout on any fsspec filesystem (`s3://bucket/prefix`,
-    `gcs://...`, `memory://...`); needs the `fsspec` extra and the filesystem's own package."""
-
-    def __init__(self, url: str) -> None:
-        try:
-            import fsspec
-        except ImportError:
-            raise ConfigError(
-                f"blob store {url!r} needs fsspec: pip install 'lockstep[fsspec]'"
-            ) from None
-        self.url = url.rstrip("/")
-        self.fs, self.root = fsspec.core.url_to_fs(self.url)
-        self.root = self.root.rstrip("/")
-
-    def _path(self, sha256: str) -> str:
-        if not _SHA.match(sha256):
-            raise ArtifactError(f"invalid sha256 {sha256!r}")
-        return f"{self.root}/{sha256[:2]}/{sha256}"
-
-    def location(self, sha256: str) -> str:
-        return f"{self.url}/{sha256[:2]}/{sha256}"
-
-    def put(self, content: bytes) -> str:
-        sha = hashlib.sha256(content).hexdigest()
-        path = self._path(sha)
-        if not self.fs.exists(path):
-            self.fs.pipe_file(path, content)  # object stores write a key atomically
-        return sha
-
-    def get(self, sha256: str, *, label: str | None = None) -> bytes:
-        path = self._path(sha256)
-        try:
-            content: bytes = self.fs.cat_file(path)
-        except FileNotFoundError:
-            raise ArtifactError(f"blob {sha256[:12]} of {label or 'artifact'} is missing") from None
-        actual = hashlib.sha256(content).hexdigest()
-        if actual != sha256:
-            raise ArtifactError(
-                f"checksum mismatch for {label or 'blob'}: expected {sha256[:12]}, "
-                f"found {actual[:12]} in {self.location(sha256)}"
-            )
-        return content
-
-    def shas(self) -> Iterator[tuple[str, float]]:
-        if not self.fs.exists(self.root):
-            return
-        for path, info in self.fs.find(self.root, detail=True).items():
-            name = path.rsplit("/", 1)[-1]
-            if _SHA.match(name):
-                mtime = info.get("mtime") or info.get("LastModified") or info.get("created")
-                stamp = mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime or 0)
-                yield name, stamp
-
-    def delete(self, sha256: str) -> None:
-        path = self._path(sha256)
-        if self.fs.exists(path):
-            self.fs.rm_file(path)
-
-
-def open_blob_store(location: str | Path) -> BlobStore | FsspecBlobStore:
-    """A local directory, or an fsspec URL (anything with `://` other than `file://`)."""
-    text = str(location)
-    if "://" in text and not text.startswith("file://"):
-        return FsspecBlobStore(text)
-    return BlobStore(text.removeprefix("file://"))
 
 
 @dataclass(frozen=True)
@@ -248,11 +137,9 @@ class ArtifactStore:
     """Writes and reads artifacts; `put` is idempotent for a re-run step with the same output,
     and safe under concurrent writers (a unique (thread, name, version) key, retried)."""
 
-    def __init__(self, db: Database, blobs: BlobStore | FsspecBlobStore | None = None) -> None:
+    def __init__(self, db: Database, blobs: BlobStore | None = None) -> None:
         self.db = db
-        self.blobs = blobs or open_blob_store(
-            os.environ.get("LOCKSTEP_BLOB_URL") or db.location.blob_dir
-        )
+        self.blobs: BlobStore = blobs or open_blob_store(db.location.blob_url, db)
 
     def put(
         self,

@@ -18,6 +18,7 @@ import typer.core
 from lockstep.cli import (
     artifacts,
     check,
+    doctor,
     jobs,
     keys,
     recovery,
@@ -69,7 +70,7 @@ def _root(
     """Run LangGraph workflows as checkpointed, guarded, resumable state machines."""
 
 
-for family in (runs, threads, tools, recovery, jobs, triggers, serve, check):
+for family in (runs, threads, tools, recovery, jobs, triggers, serve, check, doctor):
     app.add_typer(family.app)
 app.add_typer(artifacts.artifacts_app, name="artifacts")
 app.add_typer(keys.keys_app, name="keys")

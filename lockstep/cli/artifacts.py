@@ -46,7 +46,7 @@ def artifacts_tree(
     """The thread's artifacts as a tree (request → sources → outline → draft → verification →
     draft v2 → final): each under the newest of its inputs and its own previous version."""
     with error_boundary(thread_id):
-        items = open_client(db).artifacts_of(thread_id)
+        items = open_client(db, create=False).artifacts_of(thread_id)
     if as_json:
         out.print_json(json.dumps([a.to_dict() for a in items]))
         return
@@ -96,7 +96,7 @@ def artifacts_show(
 ) -> None:
     """Print one artifact version's content (metadata with --json)."""
     with error_boundary():
-        meta, content = open_client(db).artifact_content(spec)
+        meta, content = open_client(db, create=False).artifact_content(spec)
     if as_json:
         doc = {**meta.to_dict(), "content": content.decode("utf-8", errors="replace")}
         out.print_json(json.dumps(doc))
@@ -113,7 +113,7 @@ def artifacts_diff(
 ) -> None:
     """Unified diff of two versions (text), or a key-level diff (JSON)."""
     with error_boundary():
-        text = open_client(db).artifact_diff(old, new)
+        text = open_client(db, create=False).artifact_diff(old, new)
     if as_json:
         out.print_json(json.dumps({"old": old, "new": new, "identical": not text, "diff": text}))
         return
@@ -128,7 +128,7 @@ def artifacts_lineage(
 ) -> None:
     """Ancestors (inputs, earlier versions) and descendants of an artifact version."""
     with error_boundary():
-        doc = open_client(db).lineage(spec)
+        doc = open_client(db, create=False).lineage(spec)
     if as_json:
         out.print_json(json.dumps(doc))
         return
@@ -150,7 +150,7 @@ def artifacts_export(
 ) -> None:
     """Write every artifact version as a file plus manifest.json (metadata and sha256)."""
     with error_boundary(thread_id):
-        manifest = open_client(db).export(thread_id, directory)
+        manifest = open_client(db, create=False).export(thread_id, directory)
     out.print(f"exported {len(manifest['artifacts'])} artifact versions to {directory}")
 
 

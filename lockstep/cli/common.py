@@ -118,7 +118,13 @@ def setup_logging() -> None:
     root.setLevel(logging.INFO)
 
 
-def open_client(db: str | None) -> Lockstep:
+def open_client(db: str | None, *, create: bool = True) -> Lockstep:
+    """A client on `db`; `create=False` (read-only commands) refuses a missing SQLite file
+    instead of creating it and its folders."""
+    if not create:
+        from lockstep.db import require_database
+
+        require_database(db)
     return queue_client(db, None)
 
 

@@ -33,9 +33,10 @@ def status(
 ) -> None:
     """Current state, pending gate, counters and last transitions of a thread."""
     with error_boundary(thread_id):
-        st = open_client(db).status(thread_id)
+        client = open_client(db, create=False)
+        st = client.status(thread_id)
     if as_json:
-        out.print_json(json.dumps(st.to_dict()))
+        out.print_json(json.dumps({**st.to_dict(), "storage": client.db.location.storage()}))
         return
     print_status(st)
     if st.interrupted:
@@ -66,7 +67,7 @@ def history(
 ) -> None:
     """Every checkpoint of a thread, newest first."""
     with error_boundary(thread_id):
-        rows = open_client(db).history(thread_id)
+        rows = open_client(db, create=False).history(thread_id)
     if as_json:
         out.print_json(json.dumps(rows))
         return
@@ -102,7 +103,7 @@ def show(
     from lockstep.research.citations import parse_citations
 
     with error_boundary(thread_id):
-        meta, content = open_client(db).artifact(thread_id, artifact)
+        meta, content = open_client(db, create=False).artifact(thread_id, artifact)
         if open_:
             from lockstep.training.preview import build_preview  # the course beside an LMS
 
@@ -164,7 +165,7 @@ def audit(
 ) -> None:
     """The thread's append-only audit log: transitions, decisions, artifacts, operator actions."""
     with error_boundary(thread_id):
-        rows = open_client(db).audit(thread_id)
+        rows = open_client(db, create=False).audit(thread_id)
     if as_json:
         out.print_json(json.dumps(rows))
         return
