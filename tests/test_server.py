@@ -80,21 +80,28 @@ def server(db_url: str) -> Iterator[Server]:
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180  # a loaded CI machine starts Python slowly
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.1)
+    started = False
     try:
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+        started = True
         yield Server(db_url, keys, base)
-    finally:
+    finally:  # a server that never answered is stopped too, never left behind
         proc.terminate()
-        _, errs = proc.communicate(timeout=30)
-        assert "Traceback" not in errs, errs
+        try:
+            _, errs = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, errs = proc.communicate()
+        if started:
+            assert "Traceback" not in errs, errs
 
 
 @pytest.fixture
