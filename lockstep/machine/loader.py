@@ -27,6 +27,7 @@ from lockstep.machine.spec import (
     Machine,
     StateDecl,
     Transition,
+    load_yaml,
     parse_duration,
 )
 
@@ -95,17 +96,7 @@ _KeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _cons
 
 
 def _parse(text: str, source: str) -> Any:
-    try:
-        return yaml.load(text, Loader=_KeyLoader)  # noqa: S506 - SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{source}:{mark.line + 1}" if mark else source
-        started = ""
-        if exc.context and exc.context_mark and exc.context_mark is not mark:
-            started = f" ({exc.context} started on line {exc.context_mark.line + 1})"
-        raise ConfigError(f"{where}: invalid YAML: {exc.problem or exc.context}{started}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+    return load_yaml(text, source, loader=_KeyLoader)
 
 
 def _items(node: Mapping[str, Any]) -> list[tuple[str, Any]]:

@@ -240,10 +240,11 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str,
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def load_yaml(text: str, source: str) -> Any:
-    """Parse YAML, turning syntax errors into a ConfigError that names file and line."""
+def load_yaml(text: str, source: str, loader: type[yaml.SafeLoader] = _LineLoader) -> Any:
+    """Parse YAML with `loader` (a SafeLoader subclass: lines recorded), turning syntax errors
+    into a ConfigError that names file and line."""
     try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=loader)  # noqa: S506 - SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}" if mark else source
