@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import bm25s
+import Stemmer
 
 from lockstep.research.corpus import Document
 from lockstep.research.quotes import Quote
@@ -23,10 +24,17 @@ from lockstep.research.quotes import Quote
 __all__ = ["Ranker", "index_for", "rank_documents", "rank_quotes", "tokenize"]
 
 
+_STEMMER = Stemmer.Stemmer("english")
+TOKENIZER = "bm25s-en-stopwords+snowball-english"
+"""What `tokenize` does; part of every index's cache key, so an index built by another
+tokenizer is never loaded."""
+
+
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
-    """Lower-cased word tokens without English stopwords, one list per text."""
+    """Lower-cased, Snowball-stemmed word tokens without English stopwords, one list per text
+    (stemmed so that "caps" finds "cap" and "rentals" finds "rental")."""
     tokens: list[list[str]] = bm25s.tokenize(
-        list(texts), stopwords="en", return_ids=False, show_progress=False
+        list(texts), stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False
     )
     return tokens
 
@@ -66,7 +74,7 @@ def index_for(texts: Sequence[str], cache_dir: Path | None = None) -> Ranker:
     sha256 of its texts and, with `cache_dir`, on disk there (`bm25-<sha256>/`), so every
     step, round and worker process reuses it while the corpus is unchanged. Indexing is most
     of research's cost on a large corpus (tokenising every document); loading is not."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(TOKENIZER.encode())
     for text in texts:
         digest.update(text.encode("utf-8"))
         digest.update(b"\x00")
