@@ -18,7 +18,8 @@ import pytest
 from markdown_it import MarkdownIt
 
 from lockstep import Lockstep
-from lockstep.research.citations import body_paragraphs, verify
+from lockstep.research.checking import verify_thread
+from lockstep.research.citations import body_paragraphs
 from lockstep.research.claims import MARKER
 from lockstep.research.corpus import load_corpus
 from lockstep.research.quotes import is_directive, normalise_ws
@@ -52,8 +53,10 @@ def _check(client: Lockstep, thread: str, folder: Path) -> None:
     final = client.artifact(thread, "final")[1].decode()
     docs = {d.path: d for d in load_corpus(folder)[0]}
     texts = {k: d.text for k, d in docs.items()}
-    report = verify(final, texts, set(client.values(thread)["gathered"]))
+    # the verifier the workflow, the CLI and the API share, on the sources the thread stored
+    report = verify_thread(final, client.artifacts, thread)
     assert report.ok, report.failures
+    assert {c.source for c in report.citations} <= set(client.values(thread)["gathered"])
     for citation in report.citations:
         quote = normalise_ws(citation.quote)
         assert quote in normalise_ws(texts[citation.source]), citation  # verbatim, that file
