@@ -35,6 +35,7 @@ from lockstep.errors import (
 )
 from lockstep.graphs import workflow_machine, workflow_module
 from lockstep.graphs.context import RunContext, utcnow
+from lockstep.ids import check_id
 from lockstep.machine import decision_problem
 from lockstep.machine.compile import FAILURE_EVENT, TIMEOUT_EVENT, entry_of
 from lockstep.state.machine import ArtifactRef, total_tokens
@@ -237,7 +238,7 @@ def start_payload(
 ) -> tuple[str, dict[str, Any]]:
     """Check a new run's inputs and register its thread; returns (thread_id, graph input)."""
     payload = workflow_module(workflow).check_inputs(dict(inputs))
-    thread_id = thread_id or uuid.uuid4().hex
+    thread_id = check_id(thread_id) if thread_id else uuid.uuid4().hex
     if db.thread(thread_id) is not None:
         raise ThreadStateError(f"thread {thread_id!r} already exists; use resume")
     db.register_thread(thread_id, workflow, created_at, payload, created_by)

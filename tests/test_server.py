@@ -61,7 +61,7 @@ class Server:
 
 
 @pytest.fixture
-def server(db_url: str) -> Iterator[Server]:
+def server(db_url: str, tmp_path: Path) -> Iterator[Server]:
     keys = {
         "ana": _key(db_url, "ana", "submitter,approver"),
         "bob": _key(db_url, "bob", "submitter"),
@@ -71,7 +71,8 @@ def server(db_url: str) -> Iterator[Server]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lockstep", "serve", "--port", str(port), "--db", db_url],
+        [sys.executable, "-m", "lockstep", "serve", "--port", str(port), "--db", db_url]
+        + ["--sources-root", str(tmp_path), "--sources-root", str(ROOT / "examples")],
         cwd=ROOT,
         env={**os.environ, "NO_COLOR": "1"},
         stdout=subprocess.PIPE,

@@ -21,6 +21,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from lockstep.aclient import AsyncLockstep
 from lockstep.errors import ThreadNotFound, ThreadStateError
+from lockstep.ids import check_id
+from lockstep.ownership import check_refs
 from lockstep.server.auth import Principal
 
 __all__ = [
@@ -71,7 +73,7 @@ async def thread_config(config: dict[str, Any], request: Request) -> dict[str, A
     sent = ((body.get("config") or {}).get("configurable") or {}) if isinstance(body, dict) else {}
     configurable = dict(config.get("configurable") or {})
     if sent.get("thread_id"):
-        configurable["thread_id"] = str(sent["thread_id"])
+        configurable["thread_id"] = check_id(str(sent["thread_id"]))
     configurable["lockstep_user"] = request.state.principal
     return {**config, "configurable": configurable}
 
@@ -120,6 +122,8 @@ def precheck(workflow: str, client: AsyncLockstep) -> Callable[[Request], Awaita
                 raise RequestValidationError(errors) from None
             sent = (config or {}).get("configurable") if isinstance(config, dict) else None
             thread_id = str(sent.get("thread_id") or "") if isinstance(sent, dict) else ""
+            if thread_id:
+                check_id(thread_id)
             await _check_one(workflow, client, principal, data, thread_id)
 
     return check
@@ -145,6 +149,7 @@ async def _check_one(
     inputs = {
         k: v for k, v in data.model_dump(exclude={"inputs", "resume"}).items() if v is not None
     }
+    await asyncio.to_thread(check_refs, client.db, data.inputs, principal.owns)
     await asyncio.to_thread(workflow_module(workflow).check_inputs, {**inputs, **data.inputs})
     if thread and await asyncio.to_thread(client.db.thread, thread) is not None:
         raise ThreadStateError(f"thread {thread!r} already exists; use resume")
@@ -204,6 +209,7 @@ class WorkflowEndpoint(Runnable[dict[str, Any], dict[str, Any]]):
         else:
             require(principal, "submitter")
             extra = data.pop("inputs", None) or {}
+            await asyncio.to_thread(check_refs, self.client.db, extra, principal.owns)
             inputs = {**{k: v for k, v in data.items() if v is not None}, **extra}
             thread_id, payload = await self.client.start(
                 self.workflow, thread_id=thread_id, created_by=principal.user, **inputs

@@ -40,6 +40,9 @@ from jsonschema.validators import validator_for
 
 from lockstep.client import Lockstep
 from lockstep.errors import LockstepError, TriggerError, http_reply
+from lockstep.ids import ID_MAX, ID_PATTERN
+from lockstep.json_limits import json_problem
+from lockstep.ownership import check_refs
 from lockstep.queue.config import QueueConfig, load_config
 from lockstep.triggers.approvals import decide, map_decision
 from lockstep.triggers.config import ApprovalTrigger, WebhookTrigger
@@ -50,6 +53,7 @@ from lockstep.triggers.signing import (
     SignatureError,
     verify,
 )
+from lockstep.triggers.templates import render_mapping
 
 __all__ = ["APPROVAL_SCHEMA", "MAX_BODY", "Webhooks", "webhook_router"]
 
@@ -60,7 +64,7 @@ APPROVAL_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["thread_id", "decision", "by"],
     "properties": {
-        "thread_id": {"type": "string", "minLength": 1},
+        "thread_id": {"type": "string", "pattern": ID_PATTERN, "maxLength": ID_MAX},
         "decision": {"type": "string", "minLength": 1},
         "by": {"type": "string", "minLength": 1},
         "comment": {"type": "string"},
@@ -157,6 +161,9 @@ class Webhooks:
         )
         if not fresh:
             return 401, {"detail": "replayed signature: sign each delivery afresh"}, {}
+        hostile = json_problem(body)
+        if hostile is not None:
+            return 422, {"detail": hostile}, {}
         try:
             payload = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -170,6 +177,7 @@ class Webhooks:
             return self._approve(name, trigger, payload, detail)
         key = f"delivery:{delivery}" if delivery else f"signature:{signature}"
         queue = self.client.queue
+        self._check_refs(name, trigger, payload)
         done = fire(
             queue,
             name,
@@ -188,6 +196,17 @@ class Webhooks:
         job = queue.get(done.job_id)
         reply = {"job_id": job.id, "thread_id": job.thread_id, "trigger": name}
         return 202, {**reply, "delivery": delivery, "duplicate": not done.won}, {}
+
+    def _check_refs(self, name: str, trigger: WebhookTrigger, payload: Any) -> None:
+        """Artifact references in the input the call would submit must be readable by the
+        user the job runs as (`action.user`, else `trigger:<name>`), as any submit's are; one
+        that is not reads as unknown (404). A mapping that cannot render is left to `fire`."""
+        user = trigger.action.user or f"trigger:{name}"
+        try:
+            inputs = render_mapping(trigger.action.input_mapping, {"event": payload})
+        except TriggerError:
+            return
+        check_refs(self.client.db, inputs, lambda owner: owner == user)
 
     def _approve(
         self, name: str, trigger: ApprovalTrigger, payload: Mapping[str, Any], detail: Any
