@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
 
 from lockstep.errors import LockstepError
 
@@ -47,6 +49,22 @@ ConfigOption = Annotated[
     ),
 ]
 EXIT_BY_STATUS = {"rejected": 3, "cancelled": 4, "abandoned": 4, "failed": 1}
+
+
+class PlainTable(Table):
+    """A rich `Table` whose text cells are shown exactly as given. Rich parses `str` cells
+    as markup, and cells hold what users wrote (thread and job IDs, topics, errors): `[/]`
+    in one would crash the listing, `[link=...]` would forge a link. Styled cells are passed
+    as `Text`."""
+
+    def add_row(
+        self,
+        *renderables: RenderableType | None,
+        style: str | None = None,
+        end_section: bool = False,
+    ) -> None:
+        cells = [Text(r) if isinstance(r, str) else r for r in renderables]
+        super().add_row(*cells, style=style, end_section=end_section)
 
 
 @contextmanager

@@ -6,11 +6,12 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from lockstep.cli.common import (
     DbOption,
     JsonOption,
+    PlainTable,
     err,
     error_boundary,
     out,
@@ -35,7 +36,7 @@ def keys_create(
         database = Database(db)
         key_id, key = create_key(database, user, [r.strip() for r in roles.split(",") if r.strip()])
         database.close()
-    err.print(f"key {key_id} for {user} ({roles}); it is shown only now:")
+    err.print(f"key {key_id} for {escape(user)} ({escape(roles)}); it is shown only now:")
     out.print(key)
 
 
@@ -52,7 +53,7 @@ def keys_list(as_json: JsonOption = False, db: DbOption = None) -> None:
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    table = Table("id", "user", "roles", "created", "revoked")
+    table = PlainTable("id", "user", "roles", "created", "revoked")
     for r in rows:
         table.add_row(
             r["id"], r["user_name"], r["roles"], r["created_at"][:19], (r["revoked_at"] or "")[:19]

@@ -6,6 +6,7 @@ import json
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from lockstep.cli.common import (
     DbOption,
@@ -36,7 +37,7 @@ def rollback(
     with error_boundary(thread_id):
         st = open_client(db).rollback(thread_id, to=to, state=state, reason=reason, by=who(by))
         print_status(st)
-        out.print(f"        continue with: lockstep resume {thread_id}")
+        out.print(f"        continue with: lockstep resume {escape(thread_id)}")
 
 
 @app.command()
@@ -94,8 +95,9 @@ def prune(
     verb = "would remove" if dry_run else "removed"
     for t in report["threads"]:
         out.print(
-            f"{t['thread_id']}: {verb} {t['checkpoints']} checkpoints, {t['artifacts']} artifacts"
+            f"{escape(t['thread_id'])}: {verb} {t['checkpoints']} checkpoints, "
+            f"{t['artifacts']} artifacts"
         )
     for t in report["skipped"]:
-        out.print(f"{t['thread_id']}: skipped ({t['status']})")
+        out.print(f"{escape(t['thread_id'])}: skipped ({escape(t['status'])})")
     out.print(f"{verb} {report['blobs']} unreferenced blobs")

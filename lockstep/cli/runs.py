@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from lockstep.cli.common import (
     DbOption,
@@ -40,7 +41,7 @@ def run_brief(
     thread_id = thread_id or uuid.uuid4().hex
     with error_boundary(thread_id):
         client = open_client(db)
-        err.print(f"thread {thread_id}")
+        err.print(f"thread {escape(thread_id)}")
         with Progress() as progress:
             st = client.run(
                 "brief",
@@ -84,7 +85,7 @@ def run_training(
             language=language,
         )
         client = open_client(db)
-        err.print(f"thread {thread_id}")
+        err.print(f"thread {escape(thread_id)}")
         with Progress() as progress:
             st = client.run("training", thread_id=thread_id, on_update=progress, **inputs)
         print_status(st)
@@ -110,8 +111,8 @@ def resume(
             client, thread_id, decision, comment=comment, by=who, **extra
         )
         if job is not None:
-            out.print(f"job     {job.id} ({job.status}): the continuation runs on a worker")
-            out.print(f"        follow it with: lockstep job {job.id}")
+            out.print(f"job     {escape(job.id)} ({job.status}): the continuation runs on a worker")
+            out.print(f"        follow it with: lockstep job {escape(job.id)}")
             return
         with Progress() as progress:
             st = client.resume(

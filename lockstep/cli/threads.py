@@ -8,11 +8,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from lockstep.cli.common import (
     DbOption,
     JsonOption,
+    PlainTable,
     err,
     error_boundary,
     open_client,
@@ -21,6 +21,7 @@ from lockstep.cli.common import (
     who,
 )
 from lockstep.errors import ConfigError
+from lockstep.ids import confined
 
 app = typer.Typer()
 
@@ -39,7 +40,10 @@ def status(
         return
     print_status(st)
     if st.interrupted:
-        out.print(f"        interrupted in {', '.join(st.next)}: lockstep resume {thread_id}")
+        out.print(
+            f"        interrupted in {escape(', '.join(st.next))}: "
+            f"lockstep resume {escape(thread_id)}"
+        )
     if st.counters:
         out.print("counters " + ", ".join(f"{k}={v}" for k, v in sorted(st.counters.items())))
     if st.usage:
@@ -50,7 +54,9 @@ def status(
         )
         out.print(f"tokens   {st.total_tokens} in+out: {steps}")
     if st.transitions:
-        table = Table("at", "from", "event", "to", title="last transitions", title_justify="left")
+        table = PlainTable(
+            "at", "from", "event", "to", title="last transitions", title_justify="left"
+        )
         for t in st.transitions:
             table.add_row(t["at"][:19], t["from"], t["event"], t["to"])
         out.print(table)
@@ -68,7 +74,7 @@ def history(
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    table = Table("step", "state", "next", "checkpoint", "created")
+    table = PlainTable("step", "state", "next", "checkpoint", "created")
     for r in rows:
         table.add_row(
             str(r["step"]),
@@ -102,7 +108,8 @@ def show(
     with error_boundary(thread_id):
         meta, content = open_client(db).artifact(thread_id, artifact)
         if open_:
-            out.print(preview(content, to or Path(".lockstep/preview") / thread_id))
+            folder = to or confined(Path(".lockstep/preview"), thread_id)
+            out.print(escape(str(preview(content, folder))))
             return
         if meta.format == "zip":
             raise ConfigError(f"{meta.name} is a zip archive: preview it with --open")
@@ -186,7 +193,7 @@ def audit(
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    table = Table("seq", "at", "kind", "actor", "detail")
+    table = PlainTable("seq", "at", "kind", "actor", "detail")
     for r in rows:
         d = r["detail"]
         if r["kind"] == "transition":
@@ -195,7 +202,7 @@ def audit(
             text = f"{d['name']}@{d['version']} {d['status']} {d['sha256'][:12]}"
         else:
             text = json.dumps(d, ensure_ascii=False)
-        table.add_row(str(r["seq"]), r["at"][:19], r["kind"], r["actor"], escape(text))
+        table.add_row(str(r["seq"]), r["at"][:19], r["kind"], r["actor"], text)
     out.print(table)
 
 
@@ -214,7 +221,7 @@ def rollback(
     with error_boundary(thread_id):
         st = open_client(db).rollback(thread_id, to=to, state=state, reason=reason, by=who(by))
         print_status(st)
-        out.print(f"        continue with: lockstep resume {thread_id}")
+        out.print(f"        continue with: lockstep resume {escape(thread_id)}")
 
 
 @app.command()
@@ -229,7 +236,7 @@ def gates(
     if as_json:
         out.print_json(json.dumps(waiting, default=str))
         return
-    table = Table("thread", "workflow", "gate", "decisions", "deadline", "overdue")
+    table = PlainTable("thread", "workflow", "gate", "decisions", "deadline", "overdue")
     for g in waiting:
         table.add_row(
             g["thread_id"],
@@ -256,5 +263,7 @@ def sweep(
         return
     for o in outcomes:
         detail = o.get("status") or o.get("reason", "")
-        out.print(f"{o['thread_id']}  {o['gate']}  {o['outcome']}  {escape(detail)}")
+        out.print(
+            f"{escape(o['thread_id'])}  {escape(o['gate'])}  {o['outcome']}  {escape(detail)}"
+        )
     out.print(f"{sum(o['outcome'] == 'timed_out' for o in outcomes)} gate(s) timed out")

@@ -9,12 +9,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from lockstep.cli.common import (
     ConfigOption,
     DbOption,
     JsonOption,
+    PlainTable,
     err,
     error_boundary,
     out,
@@ -58,12 +58,16 @@ def scheduler(
             report = runner.tick()
             runner.close()
             for f in report.fired:
-                out.print(f"{f.trigger}  {f.key}  {f.status}  {f.job_id or escape(f.error or '')}")
+                what = escape(f.job_id or f.error or "")
+                out.print(f"{escape(f.trigger)}  {escape(f.key)}  {f.status}  {what}")
             for g in report.gates:
-                out.print(f"{g['thread_id']}  {g['gate']}  {g['decision']}  {g['outcome']}")
+                out.print(
+                    f"{escape(g['thread_id'])}  {escape(g['gate'])}  {escape(g['decision'])}  "
+                    f"{g['outcome']}"
+                )
             return
         names = ", ".join(runner.config.schedules()) or "no schedules"
-        err.print(f"scheduler {runner.id}: {names}; every {seconds:g}s")
+        err.print(f"scheduler {runner.id}: {escape(names)}; every {seconds:g}s")
         runner.run()
         err.print(f"scheduler {runner.id} stopped after {runner.ticks} tick(s)")
 
@@ -80,7 +84,9 @@ def schedules_list(
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    table = Table("schedule", "cron", "timezone", "catch_up", "workflow", "next", "last", "paused")
+    table = PlainTable(
+        "schedule", "cron", "timezone", "catch_up", "workflow", "next", "last", "paused"
+    )
     for r in rows:
         last = r["last"] or {}
         table.add_row(
@@ -103,7 +109,7 @@ def _set_paused(
 
     with error_boundary():
         set_paused(queue_client(db, config).queue, name, paused, by=by or who(None), now=utcnow())
-    out.print(f"{name}  {'paused' if paused else 'resumed'}")
+    out.print(f"{escape(name)}  {'paused' if paused else 'resumed'}")
 
 
 @schedules_app.command("pause")
@@ -146,8 +152,8 @@ def schedules_trigger_now(
     if as_json:
         out.print_json(json.dumps(fired.to_dict()))
         return
-    err.print(f"fired {name} ({fired.key})")
-    out.print(fired.job_id)
+    err.print(f"fired {escape(name)} ({escape(fired.key)})")
+    out.print(fired.job_id, markup=False)
 
 
 @app.command()
@@ -165,7 +171,7 @@ def fires(
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    table = Table("at", "trigger", "kind", "key", "status", "job / error")
+    table = PlainTable("at", "trigger", "kind", "key", "status", "job / error")
     for r in rows:
         table.add_row(
             (r["at"] or "")[:19],
@@ -173,7 +179,7 @@ def fires(
             r["kind"],
             r["key"][:40],
             r["status"],
-            r["job_id"] or escape(r["error"] or ""),
+            r["job_id"] or r["error"] or "",
         )
     out.print(table)
 
@@ -193,7 +199,7 @@ def notifications(
     if as_json:
         out.print_json(json.dumps(rows, default=str))
         return
-    table = Table("created", "job", "event", "url", "status", "attempts", "last error")
+    table = PlainTable("created", "job", "event", "url", "status", "attempts", "last error")
     for r in rows:
         table.add_row(
             (iso(r["created_at"]) or "")[:19],
@@ -202,6 +208,6 @@ def notifications(
             r["url"],
             r["status"],
             str(r["attempts"]),
-            escape(r["last_error"] or ""),
+            r["last_error"] or "",
         )
     out.print(table)
