@@ -1,10 +1,10 @@
 """One syntax for every ID a caller names: threads, jobs, artifacts and triggers.
 
-An ID is 1-128 characters of ASCII letters, digits, `_`, `.` and `-`, starting with a letter
-or digit, and never containing `..`. So an ID is one safe path segment (no `/`, no `\\`, no
-`..`, no control characters or markup brackets) and always readable back over REST. IDs are
-refused where they enter (the API with 422, the CLI with a one-line error), and any path built
-from one is still confined with `confined()`.
+An ID is 1-128 characters of ASCII letters, digits, `_` and `-`, with single dots between
+them, starting with a letter or digit (so never `..`, nor a leading or trailing dot). So an
+ID is one safe path segment (no `/`, no `\\`, no control characters, no markup brackets) and
+always readable back over REST. IDs are refused where they enter (the API with 422, the CLI
+with a one-line error), and any path built from one is still confined with `confined()`.
 """
 
 from __future__ import annotations
@@ -29,11 +29,13 @@ __all__ = [
 
 ID_MAX = 128
 """Longest ID accepted."""
-ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{ID_MAX - 1}}}$"
-"""The syntax of every ID, as a regular expression (also published in the OpenAPI document)."""
+_BODY = r"[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*"
+ID_PATTERN = rf"^{_BODY}$"
+"""The syntax of every ID, as a regular expression (also published in the OpenAPI document):
+letters, digits, `_` and `-`, with single dots between them; at most `ID_MAX` characters."""
 VERSION_MAX = 2**31 - 1
 """Largest artifact version number accepted in `ID@VERSION`."""
-SPEC_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{ID_MAX - 1}}}(@[1-9][0-9]{{0,9}})?$"
+SPEC_PATTERN = rf"^{_BODY}(?:@[1-9][0-9]{{0,9}})?$"
 """`ID` or `ID@VERSION`, as a regular expression (the version is also at most VERSION_MAX)."""
 
 IdKind = Literal["thread", "job", "artifact", "trigger", "key"]
@@ -48,10 +50,10 @@ def problem(value: object, kind: IdKind = "thread") -> str | None:
         return f"a {kind} ID must not be empty"
     if len(value) > ID_MAX:
         return f"a {kind} ID has at most {ID_MAX} characters (got {len(value)})"
-    if not _ID.match(value) or ".." in value:
+    if not _ID.fullmatch(value):
         return (
-            f"invalid {kind} ID {value!r}: use letters, digits, '_', '.' and '-' "
-            "(starting with a letter or digit, no '..')"
+            f"invalid {kind} ID {value!r}: use letters, digits, '_' and '-', with single "
+            "dots between them (starting with a letter or digit)"
         )
     return None
 

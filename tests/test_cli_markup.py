@@ -151,8 +151,18 @@ def test_markup_like_data_prints_as_written_in_every_listing(text: str) -> None:
 def test_markup_in_an_id_gives_a_one_line_cli_error(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'cli.db'}"
     result = _run(
-        ["run", "brief", "--topic", "t", "--sources", str(ROOT / "examples" / "corpus")]
-        + ["--thread-id", "[/]", "--db", db]
+        [
+            "run",
+            "brief",
+            "--topic",
+            "t",
+            "--sources",
+            str(ROOT / "examples" / "corpus"),
+            "--thread-id",
+            "[/]",
+            "--db",
+            db,
+        ]
     )
     assert result.exit_code == 1
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
@@ -161,7 +171,7 @@ def test_markup_in_an_id_gives_a_one_line_cli_error(tmp_path: Path) -> None:
 
 
 def test_json_listing_keeps_the_raw_text(tmp_path: Path) -> None:
-    db, config, seen = _seed(tmp_path, "[link=x]y[/link]")
+    db, config, _seen = _seed(tmp_path, "[link=x]y[/link]")
     result = _run(["jobs", "--json", "--config", config, "--db", db])
     assert result.exit_code == 0
     assert any(j["thread_id"] == "j[link=x]y[/link]" for j in json.loads(result.output))

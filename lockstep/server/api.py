@@ -31,7 +31,7 @@ __all__ = [
     "router",
 ]
 
-_ID_HELP = "Letters, digits, '_', '.' and '-' (1-128, starting with a letter or digit)."
+_ID_HELP = "1-128 letters, digits, '_' and '-', with single dots between (`lockstep.ids`)."
 ThreadId = Annotated[str, Path(pattern=ID_PATTERN, max_length=ID_MAX, description=_ID_HELP)]
 """A thread ID in a path: refused with 422 unless it has the one ID syntax (`lockstep.ids`)."""
 ArtifactSpec = Annotated[
