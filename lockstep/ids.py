@@ -1,4 +1,5 @@
-"""One syntax for every ID a caller names: threads, jobs, artifacts and triggers.
+"""One syntax for every ID a caller names: threads, jobs and artifacts (and `trigger`, for
+callers that check a trigger name; the names themselves come from the operator's config).
 
 An ID is 1-128 characters of ASCII letters, digits, `_` and `-`, with single dots between
 them, starting with a letter or digit (so never `..`, nor a leading or trailing dot). So an

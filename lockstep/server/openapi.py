@@ -32,6 +32,48 @@ _REASONS = {
     503: "The database is unavailable",
 }
 _ERROR = {"$ref": "#/components/schemas/Error"}
+_READY = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"ok": {"type": "boolean"}, "detail": {"type": "string"}},
+                "required": ["ok"],
+            }
+        }
+    }
+}
+"""/readyz's body, failing or not (`detail` only for operators)."""
+_LINKS = {
+    ("/jobs", "post", "202"): (
+        "job_id",
+        "$response.body#/id",
+        ["/jobs/{job_id}", "/jobs/{job_id}/cancel"],
+    ),
+    ("/threads", "post", "200"): (
+        "thread_id",
+        "$response.body#/thread_id",
+        ["/threads/{thread_id}", "/threads/{thread_id}/history", "/threads/{thread_id}/artifacts"],
+    ),
+}
+"""OpenAPI links (what a created job or thread's ID can be used for next): clients and
+stateful testers follow them."""
+
+
+def _add_links(doc: dict[str, Any]) -> None:
+    paths = doc.get("paths", {})
+    for (path, method, code), (name, value, targets) in _LINKS.items():
+        response = paths.get(path, {}).get(method, {}).get("responses", {}).get(code)
+        if response is None:
+            continue
+        links = response.setdefault("links", {})
+        for target in targets:
+            for operation in paths.get(target, {}).values():
+                if isinstance(operation, dict) and "operationId" in operation:
+                    links[operation["operationId"]] = {
+                        "operationId": operation["operationId"],
+                        "parameters": {name: value},
+                    }
 
 
 def _statuses(path: str, method: str) -> list[int]:
@@ -69,6 +111,9 @@ def lockstep_openapi(app: FastAPI) -> dict[str, Any]:
                     "description": _REASONS[code],
                     "content": {"application/json": {"schema": _ERROR}},
                 }
+            if path == "/readyz":
+                responses["503"] = {"description": "The database does not answer", **_READY}
+    _add_links(doc)
     return doc
 
 
