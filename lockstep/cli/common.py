@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console, RenderableType
+from rich.style import StyleType
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
@@ -60,7 +61,7 @@ class PlainTable(Table):
     def add_row(
         self,
         *renderables: RenderableType | None,
-        style: str | None = None,
+        style: StyleType | None = None,
         end_section: bool = False,
     ) -> None:
         cells = [Text(r) if isinstance(r, str) else r for r in renderables]
