@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console, RenderableType
-from rich.style import StyleType
 from rich.markup import escape
+from rich.style import StyleType
 from rich.table import Table
 from rich.text import Text
 
