@@ -34,7 +34,8 @@ def verify(
         try:
             text = draft.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            err.print(f"[red]error:[/red] cannot read {draft}: {getattr(exc, 'strerror', exc)}")
+            why = escape(str(getattr(exc, "strerror", exc)))
+            err.print(f"[red]error:[/red] cannot read {escape(str(draft))}: {why}")
             raise typer.Exit(2) from None
         texts: dict[str, str] = {}
         for index, folder in enumerate(sources):
@@ -68,4 +69,4 @@ def diagram(
         out.print(to_mermaid(machine), markup=False, end="")
         if png is not None:
             write_png(machine, png)
-            err.print(f"wrote {png}")
+            err.print(f"wrote {escape(str(png))}")

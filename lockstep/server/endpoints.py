@@ -209,8 +209,8 @@ class WorkflowEndpoint(Runnable[dict[str, Any], dict[str, Any]]):
         else:
             require(principal, "submitter")
             extra = data.pop("inputs", None) or {}
-            await asyncio.to_thread(check_refs, self.client.db, extra, principal.owns)
             inputs = {**{k: v for k, v in data.items() if v is not None}, **extra}
+            await asyncio.to_thread(check_refs, self.client.db, inputs, principal.owns)
             thread_id, payload = await self.client.start(
                 self.workflow, thread_id=thread_id, created_by=principal.user, **inputs
             )
