@@ -3,7 +3,7 @@
 Every body, with or without Content-Length (chunked), counts toward `MAX_BODY` (413 beyond).
 A body that is JSON is refused with 422 before a route parses it when `json_problem` finds it
 hostile (nesting deeper than `MAX_DEPTH`, NaN or Infinity, a number outside the 64-bit
-range). Refusals never echo the body.
+range), and so is a body sent as JSON that is not UTF-8. Refusals never echo the body.
 """
 
 from __future__ import annotations
@@ -54,6 +54,11 @@ class BodyGuard:
         body = b"".join(chunks)
         if body:
             why = json_problem(body)
+            if why is None and b"json" in headers.get(b"content-type", b"").lower():
+                try:
+                    body.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    why = f"a JSON body must be UTF-8 (byte {exc.start} is not)"
             if why is not None:
                 await error_response(422, why)(scope, receive, send)
                 return

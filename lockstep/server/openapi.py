@@ -3,7 +3,8 @@ each with lockstep's `Error` body (which replaces FastAPI's validation-error sch
 
 Which statuses an operation lists: 401 and 403 when it needs a key; 404, 413, 422 and 503
 everywhere (unknown IDs, a body over 1 MB, bad input, the database away); 409 and 429 on
-every POST (a refused decision or submit, a spent rate limit); 400 on webhooks (not JSON).
+every POST (a refused decision or submit, a spent rate limit); 400 on webhooks (not JSON)
+and LangServe routes (its own refusals: an invalid config hash, feedback turned off).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ OPEN_PATHS = ("/healthz", "/readyz", "/ui/config", "/hooks/{name}")
 """Operations that need no API key (webhooks are signed instead)."""
 
 _REASONS = {
-    400: "The body is not JSON",
+    400: "Refused by LangServe (an invalid config hash, feedback off) or a webhook body that "
+    "is not JSON",
     401: "No valid API key",
     403: "The key's roles do not allow this",
     404: "Unknown, or not the caller's to see",
@@ -84,6 +86,8 @@ def _statuses(path: str, method: str) -> list[int]:
         codes += [409, 429]
     if path == "/hooks/{name}":
         codes += [400, 401]
+    if path.startswith("/langserve/"):
+        codes += [400]
     return sorted(set(codes))
 
 

@@ -30,6 +30,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -269,11 +270,13 @@ def webhook_router(hooks: Webhooks | None = None, **options: Any) -> APIRouter:
         """A signed webhook call: queue the trigger's workflow (or answer a gate)."""
         body = await _body(request)
         if body is None:
-            return JSONResponse({"detail": "request body over 1 MB"}, 413)
+            return JSONResponse({"detail": "request body over 1 MB", "error": "TooLarge"}, 413)
         remote = request.client.host if request.client else None
         status, content, headers = await asyncio.to_thread(
             receiver.receive, name, dict(request.headers), body, remote=remote
         )
+        if status >= 400:  # lockstep's one error body: detail and error
+            content = {"error": HTTPStatus(status).phrase.replace(" ", ""), **content}
         return JSONResponse(content, status, headers=headers)
 
     return router
