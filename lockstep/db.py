@@ -26,7 +26,6 @@ DEFAULT_URL = "sqlite:///.lockstep/lockstep.db"
 BUSY_TIMEOUT_S = 30.0
 """SQLite waits this long for another process's write lock instead of 'database is locked'."""
 
-
 @dataclass(frozen=True)
 class DatabaseURL:
     """A parsed database URL."""
