@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from lockstep.server import create_app
 
@@ -52,8 +53,45 @@ def render() -> str:
         'workflow\'s inputs or `{"resume": {"decision": ..., "comment": ...}}`; the thread ID',
         "goes in `config.configurable.thread_id`.",
         "",
+        *errors_section(spec),
     ]
     return "\n".join(lines)
+
+
+def errors_section(spec: dict[str, Any]) -> list[str]:
+    """The error body, the statuses routes answer with, and the ID syntax, from the spec."""
+    from lockstep.ids import ID_MAX, ID_PATTERN
+
+    error = spec["components"]["schemas"]["Error"]
+    fields = ", ".join(f"`{name}`" for name in error["properties"])
+    statuses: dict[str, str] = {}
+    for ops in spec["paths"].values():
+        for op in ops.values():
+            for code, response in op.get("responses", {}).items():
+                if code[0] in "45":
+                    statuses.setdefault(code, response.get("description", ""))
+    rows = [f"| {code} | {statuses[code]} |" for code in sorted(statuses)]
+    return [
+        "## Errors and IDs",
+        "",
+        f"Every refusal has one JSON body, the `Error` schema ({fields}): `detail` is one",
+        "line saying what was refused and why, `error` the kind, and validation errors add",
+        "`errors` (`loc`, `msg`, `type` per problem; the refused input is never echoed);",
+        '`/readyz` answers `{"ok": false}` instead. The statuses:',
+        "",
+        "| status | meaning |",
+        "|---|---|",
+        *rows,
+        "",
+        "Something the caller may not see (another user's thread, job or artifact) is answered",
+        "exactly as something that does not exist: 404, the same body.",
+        "",
+        f"Thread, job and artifact IDs match `{ID_PATTERN}` and have at most {ID_MAX}",
+        "characters (letters, digits, `_` and `-`, single dots between them); artifact versions",
+        "are `ID@N` with 1 <= N <= 2^31-1. Anything else is refused with 422. Trigger names",
+        "come from the operator's configuration.",
+        "",
+    ]
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from lockstep.errors import (
     ThreadStateError,
 )
 from lockstep.graphs import workflow_machine, workflow_module
+from lockstep.ids import check_id
 from lockstep.machine import decision_problem
 from lockstep.machine.compile import FAILURE_EVENT, TIMEOUT_EVENT, entry_of
 from lockstep.nodes.context import RunContext, utcnow
@@ -206,7 +207,7 @@ def start_payload(
 ) -> tuple[str, dict[str, Any]]:
     """Check a new run's inputs and register its thread; returns (thread_id, graph input)."""
     payload = workflow_module(workflow).check_inputs(dict(inputs))
-    thread_id = thread_id or uuid.uuid4().hex
+    thread_id = check_id(thread_id) if thread_id else uuid.uuid4().hex
     if db.thread(thread_id) is not None:
         raise ThreadStateError(f"thread {thread_id!r} already exists; use resume")
     db.register_thread(thread_id, workflow, created_at, payload, created_by)

@@ -51,7 +51,9 @@ class LiveServer:
 
     def __init__(self, db: str, config: Path, base: str, keys: dict[str, str], cwd: Path) -> None:
         self.db, self.config, self.base, self.keys, self.cwd = db, config, base, keys, cwd
-        self.env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(FLOWS)}
+        # the checkout's own lockstep first (not whatever the venv has installed), then FLOWS
+        path = [str(FLOWS), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+        self.env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": os.pathsep.join(path)}
         self.env.pop("LOCKSTEP_MODEL", None)
         self.workers: list[subprocess.Popen[str]] = []
 

@@ -36,8 +36,9 @@ class QueueEnv:
         self.tmp = tmp
         self.config_path = tmp / "lockstep.yaml"
         self.procs: list[subprocess.Popen[str]] = []
-        # the checkout's lockstep, not whichever one the interpreter has installed
-        self.env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FLOWS), str(ROOT)])}
+        # the checkout's own lockstep first (not whatever the venv has installed), then FLOWS
+        path = [str(FLOWS), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+        self.env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
         sys.path.insert(0, str(FLOWS))
 
     def configure(self, text: str) -> JobQueue:

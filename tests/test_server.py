@@ -61,7 +61,7 @@ class Server:
 
 
 @pytest.fixture
-def server(db_url: str) -> Iterator[Server]:
+def server(db_url: str, tmp_path: Path) -> Iterator[Server]:
     keys = {
         "ana": _key(db_url, "ana", "submitter,approver"),
         "bob": _key(db_url, "bob", "submitter"),
@@ -70,8 +70,9 @@ def server(db_url: str) -> Iterator[Server]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    roots = ["--sources-root", str(tmp_path), "--sources-root", str(ROOT / "examples")]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lockstep", "serve", "--port", str(port), "--db", db_url],
+        [sys.executable, "-m", "lockstep", "serve", "--port", str(port), "--db", db_url, *roots],
         cwd=ROOT,
         env={**os.environ, "NO_COLOR": "1"},
         stdout=subprocess.PIPE,

@@ -71,11 +71,11 @@ def artifacts_tree(
             if (r["id"], r["version"]) in names and (r["id"], r["version"]) != main
         ]
         shown = ", ".join(extra[:3]) + (f" +{len(extra) - 3} more" if len(extra) > 3 else "")
-        status = "" if a.status == "complete" else f" [yellow]{a.status}[/yellow]"
-        also = f" [dim](also from {shown})[/dim]" if extra else ""
+        status = "" if a.status == "complete" else f" [yellow]{escape(a.status)}[/yellow]"
+        also = f" [dim](also from {escape(shown)})[/dim]" if extra else ""
         return (
-            f"[bold]{a.name}@{a.version}[/bold]{status}  {a.format} {a.size} B "
-            f"{a.sha256[:12]}  {a.step}  [dim]{a.id}[/dim]{also}"
+            f"[bold]{escape(a.name)}@{a.version}[/bold]{status}  {escape(a.format)} {a.size} B "
+            f"{a.sha256[:12]}  {escape(a.step)}  [dim]{escape(a.id)}[/dim]{also}"
         )
 
     tree = Tree(f"thread {escape(thread_id)}")
@@ -133,11 +133,14 @@ def artifacts_lineage(
         out.print_json(json.dumps(doc))
         return
     a = doc["artifact"]
-    out.print(f"[bold]{a['name']}@{a['version']}[/bold] ({a['id']}) {a['status']}")
+    out.print(
+        f"[bold]{escape(a['name'])}@{a['version']}[/bold] ({escape(a['id'])}) {escape(a['status'])}"
+    )
     for title in ("ancestors", "descendants"):
         out.print(f"{title}:")
         for x in doc[title] or []:
-            out.print(f"  {x['name']}@{x['version']}  {x['step']}  {x['status']}  {x['id']}")
+            line = f"  {x['name']}@{x['version']}  {x['step']}  {x['status']}  {x['id']}"
+            out.print(line, markup=False)
         if not doc[title]:
             out.print("  (none)")
 
@@ -151,7 +154,9 @@ def artifacts_export(
     """Write every artifact version as a file plus manifest.json (metadata and sha256)."""
     with error_boundary(thread_id):
         manifest = open_client(db, create=False).export(thread_id, directory)
-    out.print(f"exported {len(manifest['artifacts'])} artifact versions to {directory}")
+    out.print(
+        f"exported {len(manifest['artifacts'])} artifact versions to {escape(str(directory))}"
+    )
 
 
 @artifacts_app.command("verify-export")

@@ -226,7 +226,7 @@ def print_gate(st: ThreadStatus) -> None:
         out.print(f"        {escape(line)}")
     out.print(f"        decisions: {escape(', '.join(gate['decisions']))}")
     if gate.get("deadline"):
-        out.print(f"        deadline:  {gate['deadline']}")
+        out.print(f"        deadline:  {escape(str(gate['deadline']))}")
     out.print(
         f"        continue with: lockstep resume {escape(st.thread_id)} --decision D --by NAME"
     )

@@ -78,7 +78,8 @@ def _submit(
         out.print_json(json.dumps(job.to_dict()))
         return
     err.print(
-        f"queued {job.workflow} on {job.queue} (priority {job.priority}, thread {job.thread_id})"
+        f"queued {escape(job.workflow)} on {escape(job.queue)} (priority {job.priority}, "
+        f"thread {escape(job.thread_id)})"
     )
     out.print(job.id)
 
@@ -312,13 +313,13 @@ def job(
 def _show(found: Job) -> None:
     data = found.to_dict()
     for key in ("id", "workflow", "queue", "priority", "status", "outcome", "attempts"):
-        out.print(f"{key:<10}{data[key]}")
-    out.print(f"{'thread':<10}{found.thread_id}")
+        out.print(f"{key:<10}{escape(str(data[key]))}")
+    out.print(f"{'thread':<10}{escape(found.thread_id)}")
     if found.error:
         out.print(f"{'error':<10}{escape(found.error)}")
     table = data_table("at", "event", "detail", title="events", title_justify="left")
     for e in data["events"]:
-        table.add_row((e["at"] or "")[:23], e["kind"], escape(json.dumps(e["detail"])))
+        table.add_row((e["at"] or "")[:23], e["kind"], json.dumps(e["detail"]))
     out.print(table)
 
 
@@ -392,7 +393,7 @@ def dlq_requeue(
         jobs_queue = queue_client(db, config).queue
         for job_id in job_ids:
             found = jobs_queue.requeue(job_id, by=os.environ.get("USER"))
-            out.print(f"{found.id}  queued on {found.queue}")
+            out.print(f"{escape(found.id)}  queued on {escape(found.queue)}")
 
 
 @dlq_app.command("purge")

@@ -100,8 +100,9 @@ def prune(
     verb = "would remove" if dry_run else "removed"
     for t in report["threads"]:
         out.print(
-            f"{t['thread_id']}: {verb} {t['checkpoints']} checkpoints, {t['artifacts']} artifacts"
+            f"{escape(t['thread_id'])}: {verb} {t['checkpoints']} checkpoints, "
+            f"{t['artifacts']} artifacts"
         )
     for t in report["skipped"]:
-        out.print(f"{t['thread_id']}: skipped ({t['status']})")
+        out.print(f"{escape(t['thread_id'])}: skipped ({escape(t['status'])})")
     out.print(f"{verb} {report['blobs']} unreferenced blobs")

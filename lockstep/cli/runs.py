@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from lockstep.cli.common import (
     DbOption,
@@ -42,7 +43,7 @@ def run_brief(
     thread_id = thread_id or uuid.uuid4().hex
     with error_boundary(thread_id):
         client = open_client(db)
-        err.print(f"thread {thread_id}")
+        err.print(f"thread {escape(thread_id)}")
         with Progress(quiet=as_json) as progress:
             st = client.run(
                 "brief",
@@ -86,7 +87,7 @@ def run_training(
             language=language,
         )
         client = open_client(db)
-        err.print(f"thread {thread_id}")
+        err.print(f"thread {escape(thread_id)}")
         with Progress(quiet=as_json) as progress:
             st = client.run("training", thread_id=thread_id, on_update=progress, **inputs)
         report(st, client, as_json)
@@ -115,8 +116,8 @@ def resume(
             if as_json:
                 out.print_json(json.dumps(job.to_dict(), default=str))
                 return
-            out.print(f"job     {job.id} ({job.status}): the continuation runs on a worker")
-            out.print(f"        follow it with: lockstep job {job.id}")
+            out.print(f"job     {escape(job.id)} ({job.status}): the continuation runs on a worker")
+            out.print(f"        follow it with: lockstep job {escape(job.id)}")
             return
         with Progress(quiet=as_json) as progress:
             st = client.resume(

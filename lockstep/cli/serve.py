@@ -14,6 +14,7 @@ from lockstep.cli.common import (
     error_boundary,
 )
 from lockstep.errors import ConfigError
+from lockstep.source_limits import default_roots
 
 app = typer.Typer()
 
@@ -39,7 +40,8 @@ def serve(
         list[Path] | None,
         typer.Option(
             help="Only folders under this one may be given as sources (repeatable; sets "
-            "LOCKSTEP_SOURCES_ROOTS, which workers should share)."
+            "LOCKSTEP_SOURCES_ROOTS, which workers should share). Default: the examples folder "
+            "and sources/ beside the database."
         ),
     ] = None,
     no_scheduler: Annotated[
@@ -62,6 +64,9 @@ def serve(
                 raise ConfigError(f"--sources-root {root} is not a folder")
         if sources_root:
             os.environ["LOCKSTEP_SOURCES_ROOTS"] = os.pathsep.join(str(r) for r in sources_root)
+        elif not os.environ.get("LOCKSTEP_SOURCES_ROOTS", "").strip():
+            roots = default_roots(db)
+            os.environ["LOCKSTEP_SOURCES_ROOTS"] = os.pathsep.join(str(r) for r in roots)
         application = create_app(
             db,
             auth=not no_auth,

@@ -21,6 +21,7 @@ from lockstep.cli.common import (
     who,
 )
 from lockstep.errors import ConfigError
+from lockstep.ids import confined
 
 app = typer.Typer()
 
@@ -40,7 +41,10 @@ def status(
         return
     print_status(st)
     if st.interrupted:
-        out.print(f"        interrupted in {', '.join(st.next)}: lockstep resume {thread_id}")
+        out.print(
+            f"        interrupted in {escape(', '.join(st.next))}: "
+            f"lockstep resume {escape(thread_id)}"
+        )
     if st.counters:
         out.print("counters " + ", ".join(f"{k}={v}" for k, v in sorted(st.counters.items())))
     if st.usage:
@@ -107,7 +111,8 @@ def show(
         if open_:
             from lockstep.training.preview import build_preview  # the course beside an LMS
 
-            out.print(build_preview(content, to or Path(".lockstep/preview") / thread_id))
+            folder = to or confined(Path(".lockstep/preview"), thread_id)
+            out.print(escape(str(build_preview(content, folder))))
             return
         if meta.format == "zip":
             raise ConfigError(f"{meta.name} is a zip archive: preview it with --open")
@@ -137,7 +142,8 @@ def verify(
         try:
             text = draft.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            err.print(f"[red]error:[/red] cannot read {draft}: {getattr(exc, 'strerror', exc)}")
+            why = escape(str(getattr(exc, "strerror", exc)))
+            err.print(f"[red]error:[/red] cannot read {escape(str(draft))}: {why}")
             raise typer.Exit(2) from None
         texts: dict[str, str] = {}
         for index, folder in enumerate(sources):
@@ -178,7 +184,7 @@ def audit(
             text = f"{d['name']}@{d['version']} {d['status']} {d['sha256'][:12]}"
         else:
             text = json.dumps(d, ensure_ascii=False)
-        table.add_row(str(r["seq"]), r["at"][:19], r["kind"], r["actor"], escape(text))
+        table.add_row(str(r["seq"]), r["at"][:19], r["kind"], r["actor"], text)
     out.print(table)
 
 
@@ -197,7 +203,7 @@ def rollback(
     with error_boundary(thread_id):
         st = open_client(db).rollback(thread_id, to=to, state=state, reason=reason, by=who(by))
         print_status(st)
-        out.print(f"        continue with: lockstep resume {thread_id}")
+        out.print(f"        continue with: lockstep resume {escape(thread_id)}")
 
 
 @app.command()
@@ -239,5 +245,7 @@ def sweep(
         return
     for o in outcomes:
         detail = o.get("status") or o.get("reason", "")
-        out.print(f"{o['thread_id']}  {o['gate']}  {o['outcome']}  {escape(detail)}")
+        out.print(
+            f"{escape(o['thread_id'])}  {escape(o['gate'])}  {o['outcome']}  {escape(detail)}"
+        )
     out.print(f"{sum(o['outcome'] == 'timed_out' for o in outcomes)} gate(s) timed out")

@@ -41,7 +41,8 @@ def verify(
         try:
             text = draft.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            err.print(f"[red]error:[/red] cannot read {draft}: {getattr(exc, 'strerror', exc)}")
+            why = escape(str(getattr(exc, "strerror", exc)))
+            err.print(f"[red]error:[/red] cannot read {escape(str(draft))}: {why}")
             raise typer.Exit(2) from None
         if thread is None and not sources:
             raise ConfigError("give --sources DIR or --thread ID")

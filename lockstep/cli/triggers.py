@@ -57,12 +57,16 @@ def scheduler(
             report = runner.tick()
             runner.close()
             for f in report.fired:
-                out.print(f"{f.trigger}  {f.key}  {f.status}  {f.job_id or escape(f.error or '')}")
+                what = escape(f.job_id or f.error or "")
+                out.print(f"{escape(f.trigger)}  {escape(f.key)}  {f.status}  {what}")
             for g in report.gates:
-                out.print(f"{g['thread_id']}  {g['gate']}  {g['decision']}  {g['outcome']}")
+                out.print(
+                    f"{escape(g['thread_id'])}  {escape(g['gate'])}  {escape(g['decision'])}  "
+                    f"{g['outcome']}"
+                )
             return
         names = ", ".join(runner.config.schedules()) or "no schedules"
-        err.print(f"scheduler {runner.id}: {names}; every {seconds:g}s")
+        err.print(f"scheduler {runner.id}: {escape(names)}; every {seconds:g}s")
         runner.run()
         err.print(f"scheduler {runner.id} stopped after {runner.ticks} tick(s)")
 
@@ -104,7 +108,7 @@ def _set_paused(
 
     with error_boundary():
         set_paused(queue_client(db, config).queue, name, paused, by=by or who(None), now=_now())
-    out.print(f"{name}  {'paused' if paused else 'resumed'}")
+    out.print(f"{escape(name)}  {'paused' if paused else 'resumed'}")
 
 
 @schedules_app.command("pause")
@@ -147,8 +151,8 @@ def schedules_trigger_now(
     if as_json:
         out.print_json(json.dumps(fired.to_dict()))
         return
-    err.print(f"fired {name} ({fired.key})")
-    out.print(fired.job_id)
+    err.print(f"fired {escape(name)} ({escape(fired.key)})")
+    out.print(fired.job_id, markup=False)
 
 
 @app.command()
@@ -174,7 +178,7 @@ def fires(
             r["kind"],
             r["key"][:40],
             r["status"],
-            r["job_id"] or escape(r["error"] or ""),
+            r["job_id"] or r["error"] or "",
         )
     out.print(table)
 
@@ -203,7 +207,7 @@ def notifications(
             r["url"],
             r["status"],
             str(r["attempts"]),
-            escape(r["last_error"] or ""),
+            r["last_error"] or "",
         )
     out.print(table)
 

@@ -27,7 +27,7 @@ from lockstep.nodes.drafting import drafting
 from lockstep.nodes.intake import intake
 from lockstep.nodes.research import DEFAULT_ROUND_TIMEOUT, research
 from lockstep.nodes.verification import verifying
-from lockstep.research.corpus import load_corpus
+from lockstep.source_limits import check_sources
 from lockstep.state.brief import RESEARCH_MODES, BriefInput, BriefOutput, BriefState
 
 __all__ = ["MACHINE", "RESULT", "build_graph", "check_inputs", "graph"]
@@ -109,7 +109,7 @@ def check_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
     if not folders:
         raise SourcesError("no sources folder given: pass --sources DIR")
     for folder in folders:
-        load_corpus(folder)
+        check_sources(folder)  # names and sizes only: the run reads the documents
     mode = inputs.get("research_mode") or "locked"
     if mode not in RESEARCH_MODES:
         raise RequestError(

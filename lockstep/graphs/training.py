@@ -19,7 +19,7 @@ from lockstep.machine import compile_machine, load_machine
 from lockstep.machine.compile import branch_node
 from lockstep.nodes import training as steps
 from lockstep.nodes.context import RunContext
-from lockstep.research.corpus import load_corpus
+from lockstep.source_limits import check_sources
 from lockstep.state.training import TrainingInput, TrainingRequest, TrainingState
 
 __all__ = ["MACHINE", "PARTIAL_WORK", "RESULT", "build_graph", "check_inputs", "graph"]
@@ -71,7 +71,7 @@ def check_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
         )
         raise RequestError(f"invalid training request: {problems}") from None
     for folder in request.sources:
-        load_corpus(folder)
+        check_sources(folder)  # names and sizes only: the run reads the documents
     return request.model_dump(mode="json")
 
 

@@ -8,17 +8,41 @@ Sync routes run in FastAPI's thread pool; runs and gate answers use the async cl
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from lockstep.aclient import AsyncLockstep
+from lockstep.artifacts.store import Artifact
 from lockstep.errors import ThreadNotFound
 from lockstep.graphs import WORKFLOWS, workflow_machine
-from lockstep.server.auth import LOCAL, Principal, authenticate
+from lockstep.ids import ID_MAX, ID_PATTERN, SPEC_PATTERN, check_artifact_spec
+from lockstep.ownership import check_refs, unknown_artifact
+from lockstep.server.auth import LOCAL, Principal, authenticate, presented_key
 
-__all__ = ["authenticated", "require", "router"]
+__all__ = [
+    "IdField",
+    "ThreadId",
+    "authenticated",
+    "check_input_refs",
+    "public_artifact",
+    "require",
+    "router",
+]
+
+_ID_HELP = "1-128 letters, digits, '_' and '-', with single dots between (`lockstep.ids`)."
+ThreadId = Annotated[str, Path(pattern=ID_PATTERN, max_length=ID_MAX, description=_ID_HELP)]
+"""A thread ID in a path: refused with 422 unless it has the one ID syntax (`lockstep.ids`)."""
+ArtifactSpec = Annotated[
+    str,
+    Path(pattern=SPEC_PATTERN, max_length=ID_MAX + 11, description="`ID` or `ID@VERSION`."),
+]
+
+
+def IdField(description: str = _ID_HELP) -> Any:
+    """An optional ID in a request body, with the one ID syntax."""
+    return Field(default=None, pattern=ID_PATTERN, max_length=ID_MAX, description=description)
 
 
 def require(principal: Principal, role: str) -> None:
@@ -33,15 +57,15 @@ def client_of(request: Request) -> AsyncLockstep:
 
 
 async def authenticated(request: Request) -> Principal:
-    """The caller, from `Authorization: Bearer <key>`; with `--no-auth`, the local admin."""
+    """The caller, from `Authorization: Bearer <key>` or `x-api-key: <key>` (the LangGraph
+    SDK's header); with `--no-auth`, the local admin."""
     if not request.app.state.auth:
         request.state.principal = LOCAL
         return LOCAL
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
+    key = presented_key(request.headers)
     principal = None
-    if scheme.lower() == "bearer" and key.strip():
-        principal = await asyncio.to_thread(authenticate, client_of(request).db, key.strip())
+    if key:
+        principal = await asyncio.to_thread(authenticate, client_of(request).db, key)
     if principal is None:
         raise HTTPException(401, "a valid API key is required", {"WWW-Authenticate": "Bearer"})
     request.state.principal = principal
@@ -60,6 +84,31 @@ def owned(request: Request, principal: Principal, thread_id: str) -> dict[str, A
     return row
 
 
+def check_input_refs(request: Request, principal: Principal, inputs: Any) -> None:
+    """Every artifact reference in a run's inputs must be the caller's to read (as for
+    `GET /artifacts/{spec}`); another user's reads as unknown (404)."""
+    check_refs(client_of(request).db, inputs, principal.owns)
+
+
+def _owned_artifact(request: Request, principal: Principal, spec: str) -> Artifact:
+    """The artifact if the caller may read it; one that is not theirs is refused exactly as
+    an unknown one (same status, same body, no owner's thread named)."""
+    check_artifact_spec(spec)
+    artifact_id, _, version = spec.partition("@")
+    meta = client_of(request).sync.artifact_meta(spec)
+    row = client_of(request).db.thread(meta.thread_id)
+    if row is None or not principal.owns(row["created_by"]):
+        raise unknown_artifact(artifact_id, int(version) if version else None)
+    return meta
+
+
+def public_artifact(meta: Artifact) -> dict[str, Any]:
+    """An artifact's metadata as the API shows it: without where the server stores it."""
+    doc = meta.to_dict()
+    doc.pop("location", None)
+    return doc
+
+
 class StartRequest(BaseModel):
     """Start a thread of `workflow` with its inputs; it runs until it ends or waits at a gate."""
 
@@ -67,7 +116,7 @@ class StartRequest(BaseModel):
     inputs: dict[str, Any] = Field(
         examples=[{"topic": "Should Calder Bay cap short-term rentals?", "sources": ["corpus"]}]
     )
-    thread_id: str | None = None
+    thread_id: str | None = IdField("Default: a new random ID. " + _ID_HELP)
 
 
 class Decision(BaseModel):
@@ -106,6 +155,7 @@ async def start_thread(
     require(principal, "submitter")
     if body.workflow not in WORKFLOWS:
         raise HTTPException(404, f"unknown workflow {body.workflow!r}")
+    await asyncio.to_thread(check_input_refs, request, principal, body.inputs)
     client = client_of(request)
     status = await client.run(
         body.workflow, thread_id=body.thread_id, created_by=principal.user, **body.inputs
@@ -114,7 +164,9 @@ async def start_thread(
 
 
 @router.get("/threads/{thread_id}", tags=["threads"])
-def get_thread(thread_id: str, request: Request, principal: Principal = Caller) -> dict[str, Any]:
+def get_thread(
+    thread_id: ThreadId, request: Request, principal: Principal = Caller
+) -> dict[str, Any]:
     """Current state, pending gate, counters and last transitions."""
     owned(request, principal, thread_id)
     return client_of(request).sync.status(thread_id).to_dict()
@@ -122,7 +174,7 @@ def get_thread(thread_id: str, request: Request, principal: Principal = Caller) 
 
 @router.get("/threads/{thread_id}/history", tags=["threads"])
 def get_history(
-    thread_id: str, request: Request, principal: Principal = Caller
+    thread_id: ThreadId, request: Request, principal: Principal = Caller
 ) -> list[dict[str, Any]]:
     """Every checkpoint, newest first."""
     owned(request, principal, thread_id)
@@ -131,7 +183,7 @@ def get_history(
 
 @router.post("/threads/{thread_id}/decision", tags=["gates"])
 async def decide(
-    thread_id: str,
+    thread_id: ThreadId,
     body: Decision,
     request: Request,
     response: Response,
@@ -165,7 +217,7 @@ async def decide(
 
 @router.post("/threads/{thread_id}/rollback", tags=["recovery"])
 def rollback(
-    thread_id: str, body: Rollback, request: Request, principal: Principal = Caller
+    thread_id: ThreadId, body: Rollback, request: Request, principal: Principal = Caller
 ) -> dict[str, Any]:
     """Continue from an earlier checkpoint as a fork; later history is kept, superseded."""
     require(principal, "operator")
@@ -178,7 +230,7 @@ def rollback(
 
 @router.post("/threads/{thread_id}/escalate", tags=["recovery"])
 def escalate(
-    thread_id: str, body: Reason, request: Request, principal: Principal = Caller
+    thread_id: ThreadId, body: Reason, request: Request, principal: Principal = Caller
 ) -> dict[str, Any]:
     """Halt the thread and route it to its workflow's human review gate."""
     require(principal, "operator")
@@ -190,7 +242,7 @@ def escalate(
 
 @router.post("/threads/{thread_id}/abandon", tags=["recovery"])
 def abandon(
-    thread_id: str, body: Reason, request: Request, principal: Principal = Caller
+    thread_id: ThreadId, body: Reason, request: Request, principal: Principal = Caller
 ) -> dict[str, Any]:
     """Mark the thread abandoned, saving its work in progress as incomplete artifacts."""
     require(principal, "operator")
@@ -202,31 +254,37 @@ def abandon(
 
 @router.get("/threads/{thread_id}/artifacts", tags=["artifacts"])
 def thread_artifacts(
-    thread_id: str, request: Request, principal: Principal = Caller
+    thread_id: ThreadId, request: Request, principal: Principal = Caller
 ) -> list[dict[str, Any]]:
     """Every artifact version of the thread, oldest first, with lineage inputs."""
     owned(request, principal, thread_id)
-    return [a.to_dict() for a in client_of(request).sync.artifacts_of(thread_id)]
+    return [public_artifact(a) for a in client_of(request).sync.artifacts_of(thread_id)]
 
 
 @router.get("/artifacts/{spec}", tags=["artifacts"])
 def get_artifact(
-    spec: str,
+    spec: ArtifactSpec,
     request: Request,
     principal: Principal = Caller,
-    diff: str | None = Query(default=None, description="Another ID@VERSION to diff against."),
+    diff: str | None = Query(
+        default=None,
+        pattern=SPEC_PATTERN,
+        max_length=ID_MAX + 11,
+        description="Another ID@VERSION to diff against.",
+    ),
 ) -> dict[str, Any]:
-    """One artifact version (`ID` or `ID@VERSION`) with its content, versions and lineage."""
+    """One artifact version (`ID` or `ID@VERSION`) with its content, versions and lineage.
+
+    Another user's artifact is answered exactly as an unknown one (404)."""
     client = client_of(request).sync
-    meta, content = client.artifact_content(spec)
-    owned(request, principal, meta.thread_id)
-    doc: dict[str, Any] = {**meta.to_dict(), "content": content.decode("utf-8", "replace")}
+    meta = _owned_artifact(request, principal, spec)
+    content = client.artifacts.read(meta)
+    doc: dict[str, Any] = {**public_artifact(meta), "content": content.decode("utf-8", "replace")}
     doc["versions"] = [
         a.version for a in client.artifacts.of_thread(meta.thread_id) if a.id == meta.id
     ]
     if diff:
-        other = client.artifact_meta(diff)
-        owned(request, principal, other.thread_id)
+        _owned_artifact(request, principal, diff)
         doc["diff"] = client.artifact_diff(diff, spec)
     return doc
 

@@ -1,7 +1,9 @@
 """`create_app()`: the FastAPI app behind `lockstep serve`, and routers other apps can mount.
 
 One `AsyncLockstep` (async savers) lives for the app's lifespan. Errors from lockstep map to
-JSON with a fitting status; bodies over 1 MB are refused before they are read whole.
+lockstep's one error body (`errors`) with a fitting status; bodies over 1 MB and hostile JSON
+are refused before any route reads them (`bodies`); every response carries the security
+headers (`headers`); the OpenAPI document lists every status with that body (`openapi`).
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lockstep.aclient import AsyncLockstep
-from lockstep.errors import LockstepError, http_reply
 from lockstep.graphs import WORKFLOWS
 from lockstep.server.api import authenticated, router
+from lockstep.server.auth import authenticate
+from lockstep.server.bodies import MAX_BODY, BodyGuard
 from lockstep.server.endpoints import (
     EndpointOutput,
     WorkflowEndpoint,
@@ -27,52 +29,16 @@ from lockstep.server.endpoints import (
     precheck,
     thread_config,
 )
+from lockstep.server.errors import install_error_handlers
+from lockstep.server.headers import SecurityHeaders
 from lockstep.server.jobs import router as jobs_router
 from lockstep.server.metrics import router as metrics_router
+from lockstep.server.openapi import install_openapi
 from lockstep.server.protocol import router as protocol_router
 from lockstep.server.web import static_files, web_router
 from lockstep.triggers.app import attach_triggers
 
 __all__ = ["MAX_BODY", "create_app"]
-
-MAX_BODY = 1_000_000
-"""Largest request body accepted, in bytes (413 beyond)."""
-
-
-class BodyLimit:
-    """Refuse request bodies over `limit` bytes with 413, counting as they stream in."""
-
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            await JSONResponse({"detail": "request body over 1 MB"}, 413)(scope, receive, send)
-            return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await JSONResponse({"detail": "request body over 1 MB"}, 413)(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def create_app(
@@ -108,10 +74,8 @@ def create_app(
     app.state.lockstep = client
     app.state.auth = auth
 
-    @app.exception_handler(LockstepError)
-    async def lockstep_error(request: Request, exc: LockstepError) -> JSONResponse:
-        status, headers = http_reply(exc)
-        return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status, headers)
+    install_error_handlers(app)
+    install_openapi(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, bool]:
@@ -119,13 +83,28 @@ def create_app(
         return {"ok": True}
 
     @app.get("/readyz", tags=["health"])
-    async def readyz() -> JSONResponse:
-        """The database answers."""
+    async def readyz(request: Request) -> JSONResponse:
+        """The database answers. Why not is told only to operators (it can name the database
+        host): without their key, a failure is just `{"ok": false}`."""
         try:
             await asyncio.to_thread(client.db.query, "SELECT 1 AS one")
-        except Exception as exc:  # any failure means not ready; say which
-            return JSONResponse({"ok": False, "detail": str(exc).splitlines()[0]}, 503)
+        except Exception as exc:  # any failure means not ready
+            if await _is_operator(request):
+                return JSONResponse({"ok": False, "detail": str(exc).splitlines()[0]}, 503)
+            return JSONResponse({"ok": False}, 503)
         return JSONResponse({"ok": True})
+
+    async def _is_operator(request: Request) -> bool:
+        if not auth:
+            return True
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            return False
+        try:
+            who = await asyncio.to_thread(authenticate, client.db, key.strip())
+        except Exception:  # the database is away: nobody can be recognised
+            return False
+        return who is not None and who.can("operator")
 
     app.include_router(router)
     app.include_router(jobs_router)
@@ -148,7 +127,7 @@ def create_app(
             disabled_endpoints=["stream_log"],
         )
     attach_triggers(app, database_url, config=client.sync.queue.config, scheduler=scheduler)
-    app.add_middleware(BodyLimit)
+    app.add_middleware(BodyGuard)
     if cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -157,4 +136,5 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "X-Api-Key"],
             expose_headers=["Retry-After"],
         )
+    app.add_middleware(SecurityHeaders)
     return app

@@ -25,6 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from lockstep.aclient import AsyncLockstep
 from lockstep.errors import ThreadNotFound, ThreadStateError
+from lockstep.ids import check_id
+from lockstep.ownership import check_refs
 from lockstep.server.auth import Principal
 
 __all__ = [
@@ -128,7 +130,9 @@ class EndpointOutput(BaseModel):
 async def thread_config(config: dict[str, Any], request: Request) -> dict[str, Any]:
     """LangServe's per-request modifier (called once per item of a batch): add the caller."""
     configurable = dict(config.get("configurable") or {})
-    if not configurable.get("thread_id"):
+    if configurable.get("thread_id"):
+        configurable["thread_id"] = check_id(str(configurable["thread_id"]))
+    else:
         configurable.pop("thread_id", None)
     configurable["lockstep_user"] = request.state.principal
     return {**config, "configurable": configurable}
@@ -179,7 +183,10 @@ def precheck(workflow: str, client: AsyncLockstep) -> Callable[[Request], Awaita
             except ValidationError as exc:  # (LangServe's batch would answer 500)
                 errors = [{**e, "loc": ("body", field, *e["loc"])} for e in exc.errors()]
                 raise RequestValidationError(errors) from None
-            await _check_one(workflow, client, principal, data, _thread_of(config))
+            thread_id = _thread_of(config)
+            if thread_id:
+                check_id(thread_id)
+            await _check_one(workflow, client, principal, data, thread_id)
 
     return check
 
@@ -206,7 +213,9 @@ async def _check_one(
         resume_payload(current, answer.pop("decision"), by=principal.user, **answer)
         return
     require(principal, "submitter")
-    await asyncio.to_thread(workflow_module(workflow).check_inputs, data.workflow_inputs())
+    inputs = data.workflow_inputs()
+    await asyncio.to_thread(check_refs, client.db, inputs, principal.owns)
+    await asyncio.to_thread(workflow_module(workflow).check_inputs, inputs)
     if thread and await asyncio.to_thread(client.db.thread, thread) is not None:
         raise ThreadStateError(f"thread {thread!r} already exists; use resume")
 
@@ -279,6 +288,7 @@ class WorkflowEndpoint(Runnable[dict[str, Any], dict[str, Any]]):
         else:
             require(principal, "submitter")
             inputs = input_model(self.workflow).model_validate(data).workflow_inputs()
+            await asyncio.to_thread(check_refs, self.client.db, inputs, principal.owns)
             thread_id, payload = await self.client.start(
                 self.workflow, thread_id=thread_id or None, created_by=principal.user, **inputs
             )

@@ -16,14 +16,17 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from lockstep.errors import JobNotFound, SubmitRefused
+from lockstep.ids import ID_MAX, ID_PATTERN
+from lockstep.ownership import redact_refs
 from lockstep.queue.store import FINAL, Job, JobQueue, check_status, iso
-from lockstep.server.api import authenticated, client_of, require
+from lockstep.server.api import IdField, authenticated, check_input_refs, client_of, require
 from lockstep.server.auth import Principal
+from lockstep.server.bodies import INT_MAX
 
 __all__ = ["STATUS_AFTER", "SubmitJob", "router"]
 
@@ -76,9 +79,7 @@ class SubmitJob(BaseModel):
         max_length=200,
         description="A repeat with the same key returns the existing job.",
     )
-    thread_id: str | None = Field(
-        default=None, min_length=1, max_length=200, description="Default: job-<job id>."
-    )
+    thread_id: str | None = IdField("Default: job-<job id>. One ID syntax: letters, digits, _.-")
 
 
 def queue_of(request: Request) -> JobQueue:
@@ -99,6 +100,15 @@ def visible(request: Request, principal: Principal, job_id: str, *, events: bool
     return job
 
 
+def shown(job: Job, principal: Principal) -> dict[str, Any]:
+    """A job as the caller sees it: operators see other users' jobs with every artifact
+    reference in the input redacted (they manage the queue; the content is not theirs)."""
+    doc = job.to_dict()
+    if job.user_name != principal.user and "admin" not in principal.roles:
+        doc["input"] = redact_refs(doc["input"])
+    return doc
+
+
 def _after(after: int | None, last_event_id: str | None) -> int:
     """Where a stream resumes: the `Last-Event-ID` header, else `?after=`, else the start."""
     if last_event_id is not None and last_event_id.strip():
@@ -106,8 +116,8 @@ def _after(after: int | None, last_event_id: str | None) -> int:
             value = int(last_event_id.strip())
         except ValueError:
             raise HTTPException(422, "Last-Event-ID must be an event number") from None
-        if value < 0:
-            raise HTTPException(422, "Last-Event-ID must not be negative")
+        if not 0 <= value <= INT_MAX:
+            raise HTTPException(422, "Last-Event-ID must be an event number from 0 to 2^63-1")
         return value
     return after or 0
 
@@ -160,9 +170,15 @@ SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"description": "Server-Sent Events", "content": {"text/event-stream": {}}}
 }
 AfterQuery = Annotated[
-    int | None, Query(ge=0, description="Resume after this event number (or Last-Event-ID).")
+    int | None,
+    Query(ge=0, le=INT_MAX, description="Resume after this event number (or Last-Event-ID)."),
 ]
-LastEventId = Annotated[str | None, Header(description="Resume after this event number.")]
+LastEventId = Annotated[
+    str | None, Header(max_length=20, description="Resume after this event number.")
+]
+JobId = Annotated[
+    str, Path(pattern=ID_PATTERN, max_length=ID_MAX, description="A job ID (`lockstep.ids`).")
+]
 
 
 @router.post("", status_code=202)
@@ -172,6 +188,7 @@ def submit_job(body: SubmitJob, request: Request, principal: Principal = Caller)
     422 for bad input, 429 with Retry-After when the caller's submit limit is spent, 409 when
     a `reject` concurrency limit refuses."""
     require(principal, "submitter")
+    check_input_refs(request, principal, body.input)
     job = queue_of(request).submit(
         body.workflow,
         body.input,
@@ -183,7 +200,7 @@ def submit_job(body: SubmitJob, request: Request, principal: Principal = Caller)
     )
     if not (sees_all(principal) or job.user_name == principal.user):
         raise SubmitRefused("that idempotency key belongs to another user's job: pick another")
-    return job.to_dict()
+    return shown(job, principal)
 
 
 @router.get("")
@@ -204,7 +221,7 @@ def list_jobs(
         limit=limit,
         newest_first=True,
     )
-    return [j.to_dict() for j in found]
+    return [shown(j, principal) for j in found]
 
 
 @router.get("/events", response_class=EventSourceResponse, responses=SSE_RESPONSE)
@@ -227,14 +244,14 @@ async def all_events(
 
 
 @router.get("/{job_id}")
-def get_job(job_id: str, request: Request, principal: Principal = Caller) -> dict[str, Any]:
+def get_job(job_id: JobId, request: Request, principal: Principal = Caller) -> dict[str, Any]:
     """One job with its lifecycle events."""
-    return visible(request, principal, job_id, events=True).to_dict()
+    return shown(visible(request, principal, job_id, events=True), principal)
 
 
 @router.get("/{job_id}/events", response_class=EventSourceResponse, responses=SSE_RESPONSE)
 async def job_events(
-    job_id: str,
+    job_id: JobId,
     request: Request,
     after: AfterQuery = None,
     last_event_id: LastEventId = None,
@@ -250,7 +267,7 @@ async def job_events(
 
 
 @router.post("/{job_id}/cancel")
-def cancel_job(job_id: str, request: Request, principal: Principal = Caller) -> dict[str, Any]:
+def cancel_job(job_id: JobId, request: Request, principal: Principal = Caller) -> dict[str, Any]:
     """Cancel the job and its children.
 
     Queued or waiting ones at once, running ones at their next step boundary (the job shows
@@ -260,4 +277,4 @@ def cancel_job(job_id: str, request: Request, principal: Principal = Caller) -> 
         require(principal, "submitter")
     queue = queue_of(request)
     queue.cancel(job.id, by=principal.user)
-    return queue.get(job.id, events=True).to_dict()
+    return shown(queue.get(job.id, events=True), principal)

@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from lockstep.graphs import WORKFLOWS, workflow_machine
 from lockstep.machine import to_svg
-from lockstep.server.api import authenticated, client_of, owned
+from lockstep.server.api import ThreadId, authenticated, client_of, owned
 from lockstep.server.auth import Principal
 
 __all__ = ["STATIC", "static_files", "web_router"]
@@ -66,7 +66,9 @@ def _path(request: Request, principal: Principal, thread_id: str) -> dict[str, A
 
 
 @web_router.get("/ui/threads/{thread_id}/path")
-def thread_path(thread_id: str, request: Request, principal: Principal = Caller) -> dict[str, Any]:
+def thread_path(
+    thread_id: ThreadId, request: Request, principal: Principal = Caller
+) -> dict[str, Any]:
     """The thread's whole path through its state machine (every transition, oldest first),
     its current state, and the machine's states."""
     return _path(request, principal, thread_id)
@@ -74,7 +76,7 @@ def thread_path(thread_id: str, request: Request, principal: Principal = Caller)
 
 @web_router.get("/ui/threads/{thread_id}/diagram.svg")
 async def thread_diagram(
-    thread_id: str, request: Request, principal: Principal = Caller
+    thread_id: ThreadId, request: Request, principal: Principal = Caller
 ) -> Response:
     """The workflow's diagram as SVG with the thread's path marked and its current state
     highlighted (drawn by graphviz on the server: the page loads nothing from the network)."""

@@ -14,6 +14,10 @@ The ended run is passed on as `previous`:
                          the machine's bookkeeping (transition log, usage)
     previous.artifacts   {name: ref} of the thread's latest complete artifacts
     previous.job_id, .thread_id, .workflow, .status (job), .outcome (state), .error
+
+A chain acts for the ended job's user: every artifact reference in the next job's input must
+name an artifact of a thread that user (or the action's `user`) owns, as a submit's must;
+otherwise the firing is skipped with the reason, and no job starts.
 """
 
 from __future__ import annotations
@@ -21,8 +25,11 @@ from __future__ import annotations
 from typing import Any
 
 from lockstep.client import Lockstep
-from lockstep.errors import LockstepError
+from lockstep.errors import LockstepError, TriggerError
+from lockstep.ownership import check_refs
 from lockstep.queue.store import Job, JobQueue
+from lockstep.queue.templates import render_mapping
+from lockstep.queue.trigger_config import Action
 from lockstep.triggers.fires import fire
 
 __all__ = ["FOLLOW_UPS", "NOTIFY_EVENT", "chain_depth", "job_ended", "outputs_of"]
@@ -80,6 +87,20 @@ def chain_depth(queue: JobQueue, job: Job) -> int:
     return depth
 
 
+def _foreign_ref(queue: JobQueue, job: Job, name: str, action: Action, context: Any) -> str | None:
+    """Why the chained input may not be submitted (an artifact its users may not read)."""
+    users = {job.user_name, action.user or f"trigger:{name}"}
+    try:
+        inputs = render_mapping(action.input_mapping, context)
+    except TriggerError:
+        return None  # `fire` records why
+    try:
+        check_refs(queue.db, inputs, lambda owner: owner in users)
+    except LockstepError as exc:
+        return f"{exc}: the input names an artifact the chain's user may not read"
+    return None
+
+
 def job_ended(queue: JobQueue, job: Job, status: str, previous: dict[str, Any]) -> None:
     """Fire the completion triggers matching `job`'s end and queue its notifications (called
     by `JobQueue` inside the transaction that ends the job)."""
@@ -105,6 +126,7 @@ def job_ended(queue: JobQueue, job: Job, status: str, previous: dict[str, Any]) 
             depth = chain_depth(queue, job) + 1
             if depth > trigger.max_depth:
                 skip = f"max_depth {trigger.max_depth} reached (the next job would be {depth} deep)"
+        skip = skip or _foreign_ref(queue, job, name, trigger.action, context)
         fire(
             queue,
             name,

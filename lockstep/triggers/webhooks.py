@@ -30,6 +30,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,11 @@ from jsonschema.validators import validator_for
 
 from lockstep.client import Lockstep
 from lockstep.errors import LockstepError, TriggerError, http_reply
+from lockstep.ids import ID_MAX, ID_PATTERN
+from lockstep.json_limits import json_problem
+from lockstep.ownership import check_refs
 from lockstep.queue.config import QueueConfig, load_config
+from lockstep.queue.templates import render_mapping
 from lockstep.queue.trigger_config import ApprovalTrigger, WebhookTrigger
 from lockstep.triggers.approvals import decide, map_decision
 from lockstep.triggers.fires import fire
@@ -60,7 +65,7 @@ APPROVAL_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["thread_id", "decision", "by"],
     "properties": {
-        "thread_id": {"type": "string", "minLength": 1},
+        "thread_id": {"type": "string", "pattern": ID_PATTERN, "maxLength": ID_MAX},
         "decision": {"type": "string", "minLength": 1},
         "by": {"type": "string", "minLength": 1},
         "comment": {"type": "string"},
@@ -157,6 +162,9 @@ class Webhooks:
         )
         if not fresh:
             return 401, {"detail": "replayed signature: sign each delivery afresh"}, {}
+        hostile = json_problem(body)
+        if hostile is not None:
+            return 422, {"detail": hostile}, {}
         try:
             payload = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -170,6 +178,7 @@ class Webhooks:
             return self._approve(name, trigger, payload, detail)
         key = f"delivery:{delivery}" if delivery else f"signature:{signature}"
         queue = self.client.queue
+        self._check_refs(name, trigger, payload)
         done = fire(
             queue,
             name,
@@ -188,6 +197,17 @@ class Webhooks:
         job = queue.get(done.job_id)
         reply = {"job_id": job.id, "thread_id": job.thread_id, "trigger": name}
         return 202, {**reply, "delivery": delivery, "duplicate": not done.won}, {}
+
+    def _check_refs(self, name: str, trigger: WebhookTrigger, payload: Any) -> None:
+        """Artifact references in the input the call would submit must be readable by the
+        user the job runs as (`action.user`, else `trigger:<name>`), as any submit's are; one
+        that is not reads as unknown (404). A mapping that cannot render is left to `fire`."""
+        user = trigger.action.user or f"trigger:{name}"
+        try:
+            inputs = render_mapping(trigger.action.input_mapping, {"event": payload})
+        except TriggerError:
+            return
+        check_refs(self.client.db, inputs, lambda owner: owner == user)
 
     def _approve(
         self, name: str, trigger: ApprovalTrigger, payload: Mapping[str, Any], detail: Any
@@ -250,11 +270,13 @@ def webhook_router(hooks: Webhooks | None = None, **options: Any) -> APIRouter:
         """A signed webhook call: queue the trigger's workflow (or answer a gate)."""
         body = await _body(request)
         if body is None:
-            return JSONResponse({"detail": "request body over 1 MB"}, 413)
+            return JSONResponse({"detail": "request body over 1 MB", "error": "TooLarge"}, 413)
         remote = request.client.host if request.client else None
         status, content, headers = await asyncio.to_thread(
             receiver.receive, name, dict(request.headers), body, remote=remote
         )
+        if status >= 400:  # lockstep's one error body: detail and error
+            content = {"error": HTTPStatus(status).phrase.replace(" ", ""), **content}
         return JSONResponse(content, status, headers=headers)
 
     return router
