@@ -13,6 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from lockstep.cli import temporal
 from lockstep.cli.common import (
     ConfigOption,
     DbOption,
@@ -59,7 +60,22 @@ def _submit(
     db: str | None,
     config: Path | None,
     as_json: bool,
+    engine: str | None = None,
 ) -> None:
+    with error_boundary():
+        on_temporal = temporal.wants_temporal(engine, config)
+    if on_temporal:
+        temporal.submit(
+            workflow,
+            inputs,
+            queue=queue,
+            priority=priority,
+            user=user or os.environ.get("USER"),
+            idempotency_key=idempotency_key,
+            db=db,
+            config=config,
+            as_json=as_json,
+        )
     with error_boundary():
         job = queue_client(db, config).queue.submit(
             workflow,
@@ -92,6 +108,7 @@ def submit_brief(
     config: ConfigOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
+    engine: temporal.EngineOption = None,
 ) -> None:
     """Queue a policy brief."""
     inputs = {"topic": topic, "sources": [str(s) for s in sources], "research_mode": research_mode}
@@ -106,6 +123,7 @@ def submit_brief(
         db=db,
         config=config,
         as_json=as_json,
+        engine=engine,
     )
 
 
@@ -130,6 +148,7 @@ def submit_training(
     config: ConfigOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
+    engine: temporal.EngineOption = None,
 ) -> None:
     """Queue a compliance-training design."""
     with error_boundary():
@@ -153,6 +172,7 @@ def submit_training(
         db=db,
         config=config,
         as_json=as_json,
+        engine=engine,
     )
 
 
@@ -168,6 +188,7 @@ def submit_workflow(
     config: ConfigOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
+    engine: temporal.EngineOption = None,
 ) -> None:
     """Queue any registered workflow (lockstep.yaml `workflows:`) with a JSON input."""
     with error_boundary():
@@ -188,6 +209,7 @@ def submit_workflow(
         db=db,
         config=config,
         as_json=as_json,
+        engine=engine,
     )
 
 
@@ -206,9 +228,11 @@ def worker(
     ] = False,
     config: ConfigOption = None,
     db: DbOption = None,
+    engine: temporal.EngineOption = None,
 ) -> None:
     """Run jobs until SIGTERM/SIGINT, then drain: running jobs stop at their next step
-    boundary (checkpointed) and go back to the queue."""
+    boundary (checkpointed) and go back to the queue. With `--engine temporal`, run a
+    Temporal worker for the queues' task queues instead."""
     import logging
 
     import lockstep.triggers  # noqa: F401 - registers completion chains and notifications
@@ -221,6 +245,10 @@ def worker(
         if concurrency < 1:
             raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")
         names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
+        on_temporal = temporal.wants_temporal(engine, config)
+    if on_temporal:
+        temporal.run_worker(names, concurrency, db, config)
+    with error_boundary():
         loaded = load_config(config)
         companion = Scheduler(db, config=loaded) if with_scheduler else None
         runner = Worker(
@@ -327,9 +355,15 @@ def cancel(
     by: Annotated[str | None, typer.Option(help="Who cancels (recorded).")] = None,
     config: ConfigOption = None,
     db: DbOption = None,
+    engine: temporal.EngineOption = None,
 ) -> None:
     """Cancel a job and its children: queued ones at once, running ones at their next step
-    boundary (partial work is saved as incomplete artifacts)."""
+    boundary (partial work is saved as incomplete artifacts). On Temporal, TARGET is the
+    thread, whose workflow is cancelled."""
+    with error_boundary():
+        on_temporal = temporal.wants_temporal(engine, config)
+    if on_temporal:
+        temporal.cancel_thread(target, wait, db, config)
     with error_boundary():
         client = queue_client(db, config)
         jobs_queue = client.queue
@@ -349,8 +383,17 @@ def cancel(
 
 
 @dlq_app.command("list")
-def dlq_list(config: ConfigOption = None, as_json: JsonOption = False, db: DbOption = None) -> None:
-    """Dead-lettered jobs."""
+def dlq_list(
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+    engine: temporal.EngineOption = None,
+) -> None:
+    """Dead-lettered jobs (on Temporal: threads whose workflow ended failed)."""
+    with error_boundary():
+        on_temporal = temporal.wants_temporal(engine, config)
+    if on_temporal:
+        temporal.dead_letters(db, config, as_json)
     with error_boundary():
         found = queue_client(db, config).queue.find(status="dead_lettered")
     if as_json:

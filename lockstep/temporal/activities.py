@@ -157,8 +157,6 @@ def advance(client: Lockstep, call: StepCall, hook: Any) -> StepResult:
             current, answer.decision, comment=answer.comment, by=answer.by, **answer.fields
         )
         _claim(client, current, answer)
-    elif current.interrupted:
-        client.db.record(job.thread_id, "resume", {"next": list(current.next)}, "temporal")
     _drive_one(client, job.workflow, job.thread_id, payload, hook)
     return result_of(client.status(job.thread_id), ran=True)
 

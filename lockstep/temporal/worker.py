@@ -16,13 +16,20 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from lockstep.queue.config import QueueConfig
 from lockstep.temporal.activities import ACTIVITIES, WorkerSettings
 from lockstep.temporal.engine import connect
 from lockstep.temporal.workflow import ThreadWorkflow
 
-__all__ = ["run_worker", "serve"]
+__all__ = ["RUNNER", "run_worker", "serve"]
+
+RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("lockstep")
+)
+"""The workflow sandbox, with lockstep's modules loaded once outside it: the workflow code
+only reads its own fields and `decision_problem`, a pure function."""
 
 
 async def serve(
@@ -56,6 +63,7 @@ async def serve(
                 client,
                 task_queue=f"{config.engine.task_queue_prefix}{q}",
                 workflows=[ThreadWorkflow],
+                workflow_runner=RUNNER,
                 activities=ACTIVITIES,
                 activity_executor=pool,
                 max_concurrent_activities=concurrency,
