@@ -228,3 +228,50 @@ def test_submit_rate_limits_live_in_lockstep_database(tenv: TemporalEnv) -> None
     assert env.client.status(other.thread_id).workflow == "tflow"
     assert len(list(env.client.threads())) == 2  # the refused submit registered nothing
     env.client.close()
+
+
+def test_gate_deadline_of_48h_is_a_timer_on_the_time_skipping_server(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """The gate's 48 h deadline is `wait_condition(timeout=...)`: on Temporal's time-skipping
+    test server it fires in seconds, and the gate takes its `timeout` decision (no sweeper)."""
+    import time
+    from datetime import timedelta
+
+    from temporalio.testing import WorkflowEnvironment
+
+    from lockstep.temporal import TemporalEngine, serve
+    from lockstep.temporal.devserver import test_server_binary
+
+    env = TemporalEnv("127.0.0.1:1", postgres_url, tmp_path)
+
+    async def main() -> tuple[float, str]:
+        async with await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=test_server_binary()
+        ) as skipping:
+            engine = TemporalEngine(env.client, env.config, temporal=skipping.client)
+            stop = asyncio.Event()
+            worker = asyncio.create_task(
+                serve(env.config, postgres_url, stop=stop, temporal=skipping.client)
+            )
+            started = await engine.asubmit("tflow", {"gate": True})
+            began = time.monotonic()
+            handle = skipping.client.get_workflow_handle(started.thread_id)
+            while not (await handle.query("where"))["gate"]:
+                await asyncio.sleep(0.1)
+            await skipping.sleep(timedelta(hours=49))  # the server skips to the timer
+            await handle.result()
+            took = time.monotonic() - began
+            stop.set()
+            await worker
+            return took, started.thread_id
+
+    took, thread = asyncio.run(main())
+    status = env.client.status(thread)
+    assert status.status == "escalated"
+    decisions = [a["detail"] for a in env.client.audit(thread) if a["kind"] == "decision"]
+    assert [(d["decision"], d["by"]) for d in decisions] == [("timeout", "deadline")]
+    gate_entered = next(t["at"] for t in env.client.transitions(thread) if t["to"] == "approval")
+    assert decisions[0]["at"] > gate_entered
+    assert took < 60  # 48 hours of workflow time
+    env.stop_all()

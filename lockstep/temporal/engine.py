@@ -96,11 +96,15 @@ def job_input(
 class TemporalEngine:
     """Start, answer, cancel and list lockstep threads running as Temporal workflows."""
 
-    def __init__(self, client: Lockstep, config: QueueConfig) -> None:
+    def __init__(
+        self, client: Lockstep, config: QueueConfig, *, temporal: Client | None = None
+    ) -> None:
+        """`temporal`: an already connected client (a test environment's), else one is
+        connected from `config.engine` on first use."""
         self.client = client
         self.config = config
         self.engine = config.engine
-        self._temporal: Client | None = None
+        self._temporal: Client | None = temporal
 
     async def temporal(self) -> Client:
         if self._temporal is None:

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
+from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -42,8 +43,10 @@ async def serve(
     model: Any = None,
     stop: asyncio.Event | None = None,
     ready: Callable[[str], None] | None = None,
+    temporal: Client | None = None,
 ) -> None:
-    """Poll the queues' task queues until `stop` is set (or a signal arrives)."""
+    """Poll the queues' task queues until `stop` is set (or a signal arrives); `temporal` is
+    an already connected client (else one is connected from `config.engine`)."""
     WorkerSettings.database_url = database_url
     WorkerSettings.config = config
     WorkerSettings.model = model
@@ -51,7 +54,7 @@ async def serve(
     for q in names:
         config.queue(q)
     identity = identity or f"{socket.gethostname()}:{os.getpid()}"
-    client = await connect(config.engine)
+    client = temporal or await connect(config.engine)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
