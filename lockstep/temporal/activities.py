@@ -198,12 +198,13 @@ def run_step(call: StepCall) -> StepResult:
         client = _client(job)
         client.settings.update(user=job.user, workflow=job.workflow, cancel=cancel)
         beat.start()
-        before = client.status(job.thread_id).total_tokens if call.seen else 0
+        metered = bool(WorkerSettings.config.limits("tokens"))
+        before = client.status(job.thread_id).total_tokens if metered and call.seen else 0
         with activity.shield_thread_cancel_exception():
             result = advance(client, call, hook)
         if activity.is_cancelled() or activity.is_worker_shutdown():
             raise _Stop(result.status)  # checkpointed: the next attempt sees it and skips
-        if result.ran:
+        if result.ran and metered:
             _record_tokens(client, job, client.status(job.thread_id).total_tokens - before)
         return result
     except (_Stop, CallCancelled, CancelledError) as exc:
