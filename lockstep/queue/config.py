@@ -245,6 +245,10 @@ class EngineDecl(_Strict):
     """An activity's lease: a worker that stops heartbeating for this long lost its step."""
     step_timeout: Duration = 3600.0
     """start_to_close of a step's activity when neither `timeouts:` nor the machine set one."""
+    activity_per: Literal["superstep", "run"] = "superstep"
+    """`superstep`: one activity per step (its own timeout and retries). `run`: one activity
+    runs on to the next gate or the end (fewer round trips; the timeout is the longest step's
+    times the steps, and a retry resumes from the last checkpoint)."""
 
 
 class QueueConfig(_Strict):

@@ -95,9 +95,12 @@ def result_of(status: ThreadStatus, *, ran: bool) -> StepResult:
     )
 
 
-def _drive_one(client: Lockstep, workflow: str, thread_id: str, payload: Any, hook: Any) -> None:
-    """Run one superstep of the thread's graph (LangGraph stops after it: interrupt_after),
-    routing a step failure through the machine like `Lockstep` does."""
+def _drive_one(
+    client: Lockstep, workflow: str, thread_id: str, payload: Any, hook: Any, *, one: bool = True
+) -> None:
+    """Run one superstep of the thread's graph (LangGraph stops after it: interrupt_after), or
+    with `one=False` on to the next gate or the end, routing a step failure through the
+    machine like `Lockstep` does."""
     graph = client.graph(workflow)
     config = {"configurable": {"thread_id": thread_id}}
     try:
@@ -107,7 +110,7 @@ def _drive_one(client: Lockstep, workflow: str, thread_id: str, payload: Any, ho
             context=client.context(),
             stream_mode="updates",
             durability="sync",
-            interrupt_after="*",
+            interrupt_after="*" if one else None,
         ):
             for node, update in chunk.items():
                 if isinstance(update, Mapping):
@@ -117,6 +120,8 @@ def _drive_one(client: Lockstep, workflow: str, thread_id: str, payload: Any, ho
     except Exception as exc:
         if not client._route_failure(workflow, thread_id, exc, hook):
             raise
+        if not one:
+            _drive_one(client, workflow, thread_id, None, hook, one=False)
 
 
 def _claim(client: Lockstep, current: ThreadStatus, answer: GateAnswer) -> None:
@@ -157,7 +162,7 @@ def advance(client: Lockstep, call: StepCall, hook: Any) -> StepResult:
             current, answer.decision, comment=answer.comment, by=answer.by, **answer.fields
         )
         _claim(client, current, answer)
-    _drive_one(client, job.workflow, job.thread_id, payload, hook)
+    _drive_one(client, job.workflow, job.thread_id, payload, hook, one=job.per_superstep)
     return result_of(client.status(job.thread_id), ran=True)
 
 

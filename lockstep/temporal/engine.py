@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -89,6 +90,7 @@ def job_input(
         max_attempts=config.max_retries(queue) + 1,
         retry_base=retry.base_delay,
         retry_max=retry.max_delay,
+        per_superstep=engine.activity_per == "superstep",
         config_path=config.source,
     )
 
@@ -251,7 +253,15 @@ class TemporalEngine:
             return await make()
 
         try:
-            return asyncio.run(go())
+            asyncio.get_running_loop()
+        except RuntimeError:  # the usual case: no loop in this thread
+            try:
+                return asyncio.run(go())
+            finally:
+                self._temporal = None
+        try:  # inside a running loop (a notebook): on a helper thread with its own
+            with ThreadPoolExecutor(1) as pool:
+                return pool.submit(asyncio.run, go()).result()
         finally:
             self._temporal = None
 

@@ -50,6 +50,8 @@ class JobInput:
     """Attempts of one step's activity (1 + the queue's max_retries)."""
     retry_base: float = 2.0
     retry_max: float = 300.0
+    per_superstep: bool = True
+    """False: an activity runs on to the next gate or the end (`engine.activity_per: run`)."""
     config_path: str | None = None
     """The lockstep.yaml the submitter used (limits, extra workflows), read by the worker."""
 

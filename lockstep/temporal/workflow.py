@@ -85,6 +85,8 @@ class ThreadWorkflow:
     async def _step(self, job: JobInput, seen: str | None, answer: GateAnswer | None) -> StepResult:
         step = (self._next or [""])[0].split(".")[0] if answer is None else ""
         seconds = job.step_timeouts.get(step, job.default_step_timeout)
+        if not job.per_superstep:  # a run of steps: room for the longest step, each time
+            seconds = max([seconds, *job.step_timeouts.values()]) * 50
         result: StepResult = await workflow.execute_activity(
             STEP_ACTIVITY,
             StepCall(job=job, seen=seen, answer=answer),
