@@ -119,7 +119,7 @@ def measure(url: str, address: str, jobs: int, runs: int) -> dict[str, Any]:
         for _ in range(runs + 1):
             began = time.perf_counter()
             job = client.queue.submit("steps", {"steps": STEPS})
-            until(lambda: final(job.thread_id))
+            until(lambda t=job.thread_id: final(t))
             per.append((time.perf_counter() - began) / STEPS)
     out["builtin_ms_per_step"] = statistics.median(per[1:]) * 1000
 
@@ -128,7 +128,7 @@ def measure(url: str, address: str, jobs: int, runs: int) -> dict[str, Any]:
         for _ in range(runs + 1):
             began = time.perf_counter()
             started = engine.submit("steps", {"steps": STEPS})
-            until(lambda: final(started.thread_id))
+            until(lambda t=started.thread_id: final(t))
             per.append((time.perf_counter() - began) / STEPS)
     out["temporal_ms_per_step"] = statistics.median(per[1:]) * 1000
 
@@ -140,7 +140,7 @@ def measure(url: str, address: str, jobs: int, runs: int) -> dict[str, Any]:
         for _ in range(runs + 1):
             began = time.perf_counter()
             started = whole.submit("steps", {"steps": STEPS})
-            until(lambda: final(started.thread_id))
+            until(lambda t=started.thread_id: final(t))
             per.append((time.perf_counter() - began) / STEPS)
     out["temporal_per_run_ms_per_step"] = statistics.median(per[1:]) * 1000
 
@@ -184,14 +184,20 @@ def main() -> None:
     print(f"per step, {STEPS}-step no-op thread (median of {args.runs}):")
     print(f"  in-process Lockstep.run  {result['inprocess_ms_per_step']:7.1f} ms")
     print(f"  built-in engine          {result['builtin_ms_per_step']:7.1f} ms")
-    print(f"  Temporal engine          {result['temporal_ms_per_step']:7.1f} ms"
-          f"  ({result['step_ratio']:.1f}x built-in)")
-    print(f"  Temporal, activity/run   {result['temporal_per_run_ms_per_step']:7.1f} ms"
-          "  (the alternative: one activity to the next gate or the end)")
+    print(
+        f"  Temporal engine          {result['temporal_ms_per_step']:7.1f} ms"
+        f"  ({result['step_ratio']:.1f}x built-in)"
+    )
+    print(
+        f"  Temporal, activity/run   {result['temporal_per_run_ms_per_step']:7.1f} ms"
+        "  (the alternative: one activity to the next gate or the end)"
+    )
     print(f"throughput, {args.jobs} one-step jobs, one worker with 2 slots:")
     print(f"  built-in engine          {result['builtin_jobs_per_s']:7.1f} jobs/s")
-    print(f"  Temporal engine          {result['temporal_jobs_per_s']:7.1f} jobs/s"
-          f"  (built-in {result['throughput_ratio']:.1f}x)")
+    print(
+        f"  Temporal engine          {result['temporal_jobs_per_s']:7.1f} jobs/s"
+        f"  (built-in {result['throughput_ratio']:.1f}x)"
+    )
     print(f"wall {result['wall_s']:.0f} s")
 
 

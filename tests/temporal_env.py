@@ -73,8 +73,19 @@ class TemporalEnv:
     def worker(self, *args: str) -> subprocess.Popen[str]:
         """A `lockstep worker --engine temporal` process, returned once it polls."""
         proc = subprocess.Popen(
-            [sys.executable, "-m", "lockstep", "worker", "--engine", "temporal", "--db", self.url,
-             "--config", str(self.config_path), *args],
+            [
+                sys.executable,
+                "-m",
+                "lockstep",
+                "worker",
+                "--engine",
+                "temporal",
+                "--db",
+                self.url,
+                "--config",
+                str(self.config_path),
+                *args,
+            ],
             cwd=self.tmp,
             env=self.env,
             stdout=subprocess.DEVNULL,
@@ -95,8 +106,9 @@ class TemporalEnv:
         up = threading.Event()
 
         async def main() -> None:
-            await serve(self.config, self.url, concurrency=concurrency, stop=stop,
-                        ready=lambda _: up.set())
+            await serve(
+                self.config, self.url, concurrency=concurrency, stop=stop, ready=lambda _: up.set()
+            )
 
         thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
         thread.start()

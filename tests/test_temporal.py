@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from temporal_env import TemporalEnv, trace_units
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
 
 from lockstep.queue import Worker
 from lockstep.temporal import DevServer, GateAnswer
-from temporal_env import TemporalEnv, trace_units
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.xdist_group("temporal")]
 
@@ -48,7 +48,10 @@ def test_cli_submit_worker_resume_and_readers_see_the_same_thread(tenv: Temporal
     with the built-in engine."""
     trace = tenv.tmp / "trace.txt"
     started = tenv.cli(
-        "submit", "workflow", "tflow", "--input",
+        "submit",
+        "workflow",
+        "tflow",
+        "--input",
         json.dumps({"steps": 3, "gate": True, "trace": str(trace)}),
     )
     assert started.returncode == 0, started.stderr
@@ -162,7 +165,8 @@ def test_update_validator_refuses_and_records_nothing(tenv: TemporalEnv) -> None
             tenv.run(send(GateAnswer("bogus", by="mallory")))
         assert "does not allow decision 'bogus'" in str(refused.value.cause)
         updates = [
-            e for e in tenv.history(thread)
+            e
+            for e in tenv.history(thread)
             if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
         ]
         assert updates == []  # a refused update leaves no trace in the history
@@ -275,3 +279,22 @@ def test_gate_deadline_of_48h_is_a_timer_on_the_time_skipping_server(
     assert decisions[0]["at"] > gate_entered
     assert took < 60  # 48 hours of workflow time
     env.stop_all()
+
+
+def test_activity_per_run_is_one_activity_to_the_gate_and_one_after(tenv: TemporalEnv) -> None:
+    """The measured alternative (`engine.activity_per: run`): fewer round trips, same thread."""
+    whole = type(tenv.engine)(
+        tenv.client,
+        tenv.config.model_copy(
+            update={"engine": tenv.config.engine.model_copy(update={"activity_per": "run"})}
+        ),
+    )
+    trace = tenv.tmp / "trace.txt"
+    with tenv.inline_worker():
+        started = whole.submit("tflow", {"steps": 4, "gate": True, "trace": str(trace)})
+        tenv.wait("the gate", lambda: tenv.client.status(started.thread_id).waiting)
+        whole.answer(started.thread_id, "approve", by="ana")
+        assert tenv.outcome(started.thread_id) == "completed"
+    assert tenv.client.status(started.thread_id).status == "done"
+    assert [n for _, n in trace_units(trace)] == [1, 2, 3, 4]
+    assert len(_scheduled(tenv, started.thread_id)) == 2  # to the gate, then after it

@@ -5,7 +5,6 @@ and a gate answered while no worker runs is applied when one starts."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import signal
 import subprocess
@@ -15,9 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from temporal_env import TemporalEnv, trace_units
 
 from lockstep.temporal import DevServer
-from temporal_env import TemporalEnv, trace_units
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.xdist_group("temporal")]
 
@@ -35,8 +34,20 @@ def _spawn(env: TemporalEnv) -> subprocess.Popen[str]:
     writes `worker ...` to its log once it polls."""
     log = env.tmp / f"worker-{len(env.procs)}.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lockstep", "worker", "--engine", "temporal", "--concurrency", "4",
-         "--db", env.url, "--config", str(env.config_path)],
+        [
+            sys.executable,
+            "-m",
+            "lockstep",
+            "worker",
+            "--engine",
+            "temporal",
+            "--concurrency",
+            "4",
+            "--db",
+            env.url,
+            "--config",
+            str(env.config_path),
+        ],
         cwd=env.tmp,
         env=env.env,
         stdout=subprocess.DEVNULL,
@@ -90,10 +101,7 @@ def test_kill_9_workers_for_60s_loses_nothing_and_reruns_no_committed_step(
             victim.send_signal(signal.SIGKILL)
             victim.wait(10)
             offset = trace.stat().st_size if trace.exists() else 0
-            committed = {
-                t: int(env.client.values(t).get("done_steps") or 0)
-                for t in threads
-            }
+            committed = {t: int(env.client.values(t).get("done_steps") or 0) for t in threads}
             kills.append((offset, committed))
             workers.append(_spawn(env))
 
@@ -118,8 +126,10 @@ def test_kill_9_workers_for_60s_loses_nothing_and_reruns_no_committed_step(
         reruns = len(units) - JOBS * STEPS
         assert reruns <= len(kills) * 4  # only steps in flight at a kill (4 slots a worker)
         assert len(kills) >= 3  # a restarted worker needs ~10 s to import lockstep here
-        print(f"\nchaos: {len(kills)} kills, {reruns} in-flight steps re-run, "
-              f"{JOBS * STEPS} steps committed once each")
+        print(
+            f"\nchaos: {len(kills)} kills, {reruns} in-flight steps re-run, "
+            f"{JOBS * STEPS} steps committed once each"
+        )
 
         # a gate answered while no worker runs is applied when one starts
         gated = env.engine.submit("steps", {"steps": 1, "gate": True})
@@ -134,8 +144,9 @@ def test_kill_9_workers_for_60s_loses_nothing_and_reruns_no_committed_step(
         _spawn(env)
         env.wait("the answer applied", lambda: env.client.status(gated.thread_id).final, 120)
         assert env.client.status(gated.thread_id).status == "done"
-        decisions = [a["detail"] for a in env.client.audit(gated.thread_id)
-                     if a["kind"] == "decision"]
+        decisions = [
+            a["detail"] for a in env.client.audit(gated.thread_id) if a["kind"] == "decision"
+        ]
         assert [(d["decision"], d["by"]) for d in decisions] == [("approve", "ana")]
     finally:
         env.stop_all()
