@@ -236,9 +236,11 @@ class EngineDecl(_Strict):
     (`temporal`, see `lockstep.temporal`). The checkpointer stays the thread's truth either way."""
 
     type: Literal["builtin", "temporal"] = "builtin"
+    """`builtin`: lockstep's queue in the database; `temporal`: a Temporal cluster."""
     address: str = "127.0.0.1:7233"
     """Temporal frontend host:port."""
     namespace: str = "default"
+    """Temporal namespace the workflows run in."""
     task_queue_prefix: str = "lockstep-"
     """Each lockstep queue is the Temporal task queue `<prefix><queue>`."""
     heartbeat_timeout: Duration = 30.0
@@ -247,8 +249,8 @@ class EngineDecl(_Strict):
     """start_to_close of a step's activity when neither `timeouts:` nor the machine set one."""
     activity_per: Literal["superstep", "run"] = "superstep"
     """`superstep`: one activity per step (its own timeout and retries). `run`: one activity
-    runs on to the next gate or the end (fewer round trips; the timeout is the longest step's
-    times the steps, and a retry resumes from the last checkpoint)."""
+    runs on to the next gate or the end (fewer round trips; its timeout is 50 times the longest
+    step's, and a retry resumes from the last checkpoint)."""
 
 
 class QueueConfig(_Strict):
