@@ -100,8 +100,10 @@ def test_kill_9_workers_for_60s_loses_nothing_and_reruns_no_committed_step(
             workers.remove(victim)
             victim.send_signal(signal.SIGKILL)
             victim.wait(10)
-            offset = trace.stat().st_size if trace.exists() else 0
+            # what each thread had committed first, then where the trace stood: a line after
+            # that point for a unit already committed is a committed step run again
             committed = {t: int(env.client.values(t).get("done_steps") or 0) for t in threads}
+            offset = trace.stat().st_size if trace.exists() else 0
             kills.append((offset, committed))
             workers.append(_spawn(env))
 
