@@ -1,6 +1,8 @@
 """What every command shares: options, consoles, the error boundary, how runs are reported.
 
-Command modules import from here and never from each other; `lockstep.cli` registers them.
+Command modules import from here and never from each other (the Temporal engine's bodies in
+`lockstep.cli.temporal`, which define no commands, are the one shared addition);
+`lockstep.cli` registers them.
 Imports of the client and the queue are deferred to call time so that `lockstep --help`
 does not pay for LangGraph.
 """

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
+from lockstep.cli import temporal
 from lockstep.cli.common import (
     ConfigOption,
     DbOption,
@@ -63,7 +64,22 @@ def _submit(
     db: str | None,
     config: Path | None,
     as_json: bool,
+    engine: str | None = None,
 ) -> None:
+    with error_boundary():
+        on_temporal = temporal.wants_temporal(engine, config)
+    if on_temporal:
+        temporal.submit(
+            workflow,
+            inputs,
+            queue=queue,
+            priority=priority,
+            user=user or os.environ.get("USER"),
+            idempotency_key=idempotency_key,
+            db=db,
+            config=config,
+            as_json=as_json,
+        )
     with error_boundary():
         job = queue_client(db, config).queue.submit(
             workflow,
@@ -97,6 +113,7 @@ def submit_brief(
     config: ConfigOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
+    engine: temporal.EngineOption = None,
 ) -> None:
     """Queue a policy brief."""
     inputs = {"topic": topic, "sources": [str(s) for s in sources], "research_mode": research_mode}
@@ -111,6 +128,7 @@ def submit_brief(
         db=db,
         config=config,
         as_json=as_json,
+        engine=engine,
     )
 
 
@@ -135,6 +153,7 @@ def submit_training(
     config: ConfigOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
+    engine: temporal.EngineOption = None,
 ) -> None:
     """Queue a compliance-training design."""
     with error_boundary():
@@ -158,6 +177,7 @@ def submit_training(
         db=db,
         config=config,
         as_json=as_json,
+        engine=engine,
     )
 
 
@@ -173,6 +193,7 @@ def submit_workflow(
     config: ConfigOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
+    engine: temporal.EngineOption = None,
 ) -> None:
     """Queue any registered workflow (lockstep.yaml `workflows:`) with a JSON input."""
     with error_boundary():
@@ -193,6 +214,7 @@ def submit_workflow(
         db=db,
         config=config,
         as_json=as_json,
+        engine=engine,
     )
 
 
@@ -211,9 +233,11 @@ def worker(
     ] = False,
     config: ConfigOption = None,
     db: DbOption = None,
+    engine: temporal.EngineOption = None,
 ) -> None:
     """Run jobs until SIGTERM/SIGINT, then drain: running jobs stop at their next step
-    boundary (checkpointed) and go back to the queue."""
+    boundary (checkpointed) and go back to the queue. With `--engine temporal`, run a
+    Temporal worker for the queues' task queues instead."""
 
     import lockstep.triggers  # noqa: F401 - registers completion chains and notifications
     from lockstep.queue.config import load_config
@@ -225,6 +249,10 @@ def worker(
         if concurrency < 1:
             raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")
         names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
+        on_temporal = temporal.wants_temporal(engine, config)
+    if on_temporal:
+        temporal.run_worker(names, concurrency, db, config)
+    with error_boundary():
         loaded = load_config(config)
         companion = Scheduler(db, config=loaded) if with_scheduler else None
         runner = Worker(
@@ -334,9 +362,15 @@ def cancel(
     as_json: JsonOption = False,
     config: ConfigOption = None,
     db: DbOption = None,
+    engine: temporal.EngineOption = None,
 ) -> None:
     """Cancel a job and its children: queued ones at once, running ones at their next step
-    boundary (partial work is saved as incomplete artifacts)."""
+    boundary (partial work is saved as incomplete artifacts). On Temporal, TARGET is the
+    thread, whose workflow is cancelled."""
+    with error_boundary():
+        on_temporal = temporal.wants_temporal(engine, config)
+    if on_temporal:
+        temporal.cancel_thread(target, wait, db, config)
     with error_boundary():
         client = queue_client(db, config)
         jobs_queue = client.queue
@@ -360,8 +394,17 @@ def cancel(
 
 
 @dlq_app.command("list")
-def dlq_list(config: ConfigOption = None, as_json: JsonOption = False, db: DbOption = None) -> None:
-    """Dead-lettered jobs."""
+def dlq_list(
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+    engine: temporal.EngineOption = None,
+) -> None:
+    """Dead-lettered jobs (on Temporal: threads whose workflow ended failed)."""
+    with error_boundary():
+        on_temporal = temporal.wants_temporal(engine, config)
+    if on_temporal:
+        temporal.dead_letters(db, config, as_json)
     with error_boundary():
         found = queue_client(db, config).queue.find(status="dead_lettered")
     if as_json:

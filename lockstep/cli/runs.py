@@ -11,7 +11,9 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from lockstep.cli import temporal
 from lockstep.cli.common import (
+    ConfigOption,
     DbOption,
     JsonOption,
     Progress,
@@ -103,12 +105,21 @@ def resume(
     sources: Annotated[Path | None, typer.Option(help="Sources folder to add.")] = None,
     as_json: JsonOption = False,
     db: DbOption = None,
+    config: ConfigOption = None,
+    engine: temporal.EngineOption = None,
 ) -> None:
-    """Continue a thread from its last checkpoint (a gate decision, or after a crash)."""
+    """Continue a thread from its last checkpoint (a gate decision, or after a crash); on
+    Temporal, answer its workflow's gate."""
+    extra: dict[str, Any] = {"sources": str(sources)} if sources else {}
+    who = by or os.environ.get("USER")
+    with error_boundary(thread_id):
+        on_temporal = temporal.wants_temporal(engine, config)
+    if on_temporal:
+        temporal.resume_thread(
+            thread_id, decision, comment=comment, by=who, extra=extra, db=db, config=config
+        )
     with error_boundary(thread_id):
         client = open_client(db)
-        extra: dict[str, Any] = {"sources": str(sources)} if sources else {}
-        who = by or os.environ.get("USER")
         job = client.queue.continue_thread(
             client, thread_id, decision, comment=comment, by=who, **extra
         )

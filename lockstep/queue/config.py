@@ -23,6 +23,7 @@
       workflow_total: 30m
       behavior: fail_gracefully
     cancellation: {cleanup_wait: 30s}
+    engine: {type: temporal, address: 127.0.0.1:7233, namespace: default}   # or `builtin`
     triggers: {...}                    # webhooks, schedules, approvals, completion chains
     workflows: {steps: steps, brief: {notify: {url: ...}}}
 
@@ -57,6 +58,7 @@ from lockstep.queue.trigger_config import (
 __all__ = [
     "PRIORITIES",
     "ConcurrencyConfig",
+    "EngineDecl",
     "QueueConfig",
     "QueueDecl",
     "RateLimitDecl",
@@ -224,8 +226,38 @@ class CancellationConfig(_Strict):
     """How long a cancel waits for running jobs (and children) to stop at a step boundary."""
 
 
+def _engine(value: Any) -> Any:
+    """`engine: temporal` shorthand → {type: temporal}."""
+    return {"type": value} if isinstance(value, str) else value
+
+
+class EngineDecl(_Strict):
+    """Which engine runs the jobs: lockstep's own queue (`builtin`) or a Temporal cluster
+    (`temporal`, see `lockstep.temporal`). The checkpointer stays the thread's truth either way."""
+
+    type: Literal["builtin", "temporal"] = "builtin"
+    """`builtin`: lockstep's queue in the database; `temporal`: a Temporal cluster."""
+    address: str = "127.0.0.1:7233"
+    """Temporal frontend host:port."""
+    namespace: str = "default"
+    """Temporal namespace the workflows run in."""
+    task_queue_prefix: str = "lockstep-"
+    """Each lockstep queue is the Temporal task queue `<prefix><queue>`."""
+    heartbeat_timeout: Duration = 30.0
+    """An activity's lease: a worker that stops heartbeating for this long lost its step."""
+    step_timeout: Duration = 3600.0
+    """start_to_close of a step's activity when neither `timeouts:` nor the machine set one."""
+    activity_per: Literal["superstep", "run"] = "superstep"
+    """`superstep`: one activity per step (its own timeout and retries). `run`: one activity
+    runs on to the next gate or the end (fewer round trips; its timeout is 50 times the longest
+    step's, and a retry resumes from the last checkpoint)."""
+
+
 class QueueConfig(_Strict):
     """Everything the queue, its workers and its limits read."""
+
+    engine: Annotated[EngineDecl, BeforeValidator(_engine)] = EngineDecl()
+    """`builtin` or `temporal` (with address and namespace); `--engine` overrides it."""
 
     queue_system: QueueSystem = QueueSystem()
     concurrency: ConcurrencyConfig = ConcurrencyConfig()
