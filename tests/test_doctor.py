@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from lockstep import Lockstep
+from lockstep.migrations import MIGRATIONS
 from tests.conftest import ROOT
 from tests.servers import free_port
 
