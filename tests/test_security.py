@@ -181,7 +181,6 @@ def test_webhook_inputs_are_read_with_the_triggers_user(
 
 def test_a_chain_does_not_pass_on_an_artifact_its_user_may_not_read(tmp_path: Path) -> None:
     from lockstep.queue.trigger_config import Action
-
     from lockstep.triggers.chains import _foreign_ref
 
     with Lockstep(f"sqlite:///{tmp_path / 'chain.db'}") as client:
