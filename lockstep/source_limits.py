@@ -91,8 +91,8 @@ def check_sources(folder: str | os.PathLike[str]) -> None:
     allowed = roots()
     if allowed and not any(path.resolve().is_relative_to(r) for r in allowed):
         raise SourcesError(
-            f"sources folder '{folder}' is outside the folders this server reads "
-            "(its --sources-root)"
+            f"sources folder '{folder}' is outside the allowed roots "
+            "(the folders this server reads: its --sources-root)"
         )
     if not path.exists():
         raise SourcesError(f"sources folder '{folder}' does not exist")

@@ -396,7 +396,7 @@ here, never discovered by a worker later.
     code("""
 levels = ["batch", "normal", "urgent", "normal", "batch"] * 4
 jobs = [
-    ls.queue.submit("brief", {"topic": f"Short-term rentals, question {n + 1}",
+    ls.queue.submit("brief", {"topic": "Should Calder Bay cap and register short-term rentals?",
                               "sources": [corpus]}, priority=level)
     for n, level in enumerate(levels)
 ]
@@ -527,7 +527,9 @@ with socket.socket() as s:
     port = s.getsockname()[1]
 server = subprocess.Popen(
     [sys.executable, "-m", "lockstep", "serve", "--no-auth", "--port", str(port),
-     "--db", f"sqlite:///{workdir / 'lockstep.db'}"],
+     "--db", f"sqlite:///{workdir / 'lockstep.db'}",
+     # the server reads sources only under its roots: this notebook's folder and examples/
+     "--sources-root", str(workdir), "--sources-root", str(Path("../examples").resolve())],
     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
 )
 base = f"http://127.0.0.1:{port}"

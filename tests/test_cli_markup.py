@@ -60,7 +60,7 @@ def _wide_consoles() -> Iterator[None]:
 def _seed(folder: Path, text: str) -> tuple[str, str, dict[str, str]]:
     """A database whose threads, jobs, audit rows, fires, notifications and schedule changes
     carry `text`; returns (db url, config path, what each listing must show)."""
-    import lockstep.client
+    import lockstep.threads
     from lockstep.client import Lockstep
     from lockstep.queue.config import load_config
     from lockstep.triggers.scheduler import set_paused
@@ -70,7 +70,7 @@ def _seed(folder: Path, text: str) -> tuple[str, str, dict[str, str]]:
     config.write_text(CONFIG, encoding="utf-8")
     thread = f"t{text}"
     unchecked = pytest.MonkeyPatch()
-    unchecked.setattr(lockstep.client, "check_id", lambda value, kind="thread": value)
+    unchecked.setattr(lockstep.threads, "check_id", lambda value, kind="thread": value)
     try:
         with Lockstep(db, config=load_config(config)) as client:
             client.run("steps", thread_id=thread, created_by=text, steps=1, gate=True)
@@ -93,7 +93,7 @@ def _seed(folder: Path, text: str) -> tuple[str, str, dict[str, str]]:
                 " 1, 1, 1, 1, 1, 0, 0, ?)",
                 (uuid.uuid4().hex, job.id, f"https://h.example/{text}", text),
             )
-            set_paused(queue, "nightly", True, by=text, now=lockstep.client.utcnow())
+            set_paused(queue, "nightly", True, by=text, now=lockstep.threads.utcnow())
     finally:
         unchecked.undo()
     return db, str(config), {"thread": thread, "text": text}

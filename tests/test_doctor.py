@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from lockstep import Lockstep
+from lockstep.migrations import MIGRATIONS
 from tests.conftest import ROOT
 from tests.servers import free_port
 
@@ -55,7 +56,7 @@ def test_doctor_and_status_print_where_everything_lives(db_url: str, tmp_path: P
             "kind": "database",
             "not_in_table": 0,
         }
-    assert report["database"]["schema_version"] == 7
+    assert report["database"]["schema_version"] == len(MIGRATIONS)
     assert report["model"] == {"value": "offline", "ok": True, "detail": "OfflineChatModel"}
     assert report["config"] == {"value": str(config), "ok": True, "detail": "valid"}
 

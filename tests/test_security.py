@@ -180,8 +180,7 @@ def test_webhook_inputs_are_read_with_the_triggers_user(
 
 
 def test_a_chain_does_not_pass_on_an_artifact_its_user_may_not_read(tmp_path: Path) -> None:
-    from lockstep.triggers.config import Action
-
+    from lockstep.queue.trigger_config import Action
     from lockstep.triggers.chains import _foreign_ref
 
     with Lockstep(f"sqlite:///{tmp_path / 'chain.db'}") as client:
@@ -310,7 +309,8 @@ def test_show_open_never_unpacks_outside_the_preview_folder(
     assert not (tmp_path / ".lockstep" / "outside").exists()
     good = runner.invoke(app, ["show", "fine-1", "--artifact", "package", "--open", "--db", db])
     assert good.exit_code == 0, good.output
-    assert (tmp_path / ".lockstep" / "preview" / "fine-1" / "index.html").is_file()
+    preview = tmp_path / ".lockstep" / "preview" / "fine-1"
+    assert (preview / "lms.html").is_file() and (preview / "course" / "index.html").is_file()
 
 
 # -- 4. hostile bodies ---------------------------------------------------------------------------

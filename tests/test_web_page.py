@@ -324,6 +324,11 @@ def test_page_without_auth_reviews_a_brief_draft_and_shows_markup_as_text(
     expect(row.locator(".sub").first).to_have_text(topic)
     expect(page.locator("#d-title")).to_have_text(f"brief · {topic}")
 
+    # The markup words are terms no document holds, so too few sources count as relevant:
+    # the first gate asks for more sources; proceeding drafts from what was found.
+    expect(page.locator("#g-title")).to_contain_text("human_input_needed")
+    page.click("#g-buttons button[data-decision='proceed']")
+
     # The review material: the draft with its footnoted citations, and what failed.
     expect(page.locator("#g-title")).to_contain_text("human_review")
     draft = page.locator("#g-review details[open] pre.material")

@@ -100,7 +100,9 @@ def input_model(workflow: str) -> type[EndpointInput]:
     `resume` needs none), so LangServe keeps them and its playground offers them."""
     from lockstep.graphs import workflow_module
 
-    hints = get_type_hints(workflow_module(workflow).graph.builder.input_schema)
+    module = workflow_module(workflow)
+    graph = getattr(module, "graph", None) or module.build_graph()  # a user's may export none
+    hints = get_type_hints(graph.builder.input_schema)
     fields: dict[str, Any] = {
         name: (annotation | None, None)
         for name, annotation in hints.items()

@@ -2,7 +2,8 @@
 
 The web page loads only its own script and stylesheet and shows diagrams through blob URLs,
 so its policy allows nothing else; FastAPI's /docs and /redoc pages load their viewers from a
-CDN and start them with an inline script, so those two pages get a policy that allows that.
+CDN and start them with an inline script, so those two pages get a policy that allows that,
+and LangServe's playgrounds get one allowing their inline start and styles (own origin only).
 No page may be framed (clickjacking), sniffed into another type, or leak its URL onward.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["CSP", "DOCS_CSP", "SecurityHeaders"]
+__all__ = ["CSP", "DOCS_CSP", "PLAYGROUND_CSP", "SecurityHeaders", "policy_of"]
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
@@ -26,6 +27,23 @@ DOCS_CSP = (
 )
 """The policy of /docs and /redoc (viewers from jsdelivr, started inline)."""
 _DOCS = ("/docs", "/docs/oauth2-redirect", "/redoc")
+PLAYGROUND_CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
+    "style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; base-uri 'self'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
+"""The policy of LangServe's playgrounds (`/langserve/<workflow>/playground/`): their bundle
+is served from here, but it starts inline, styles itself with inline `<style>` tags and
+compiles its form schemas with `new Function` (ajv), hence `unsafe-eval` on these pages only."""
+
+
+def policy_of(path: str) -> str:
+    if path in _DOCS:
+        return DOCS_CSP
+    if path.startswith("/langserve/") and "/playground" in path:
+        return PLAYGROUND_CSP
+    return CSP
 
 
 class SecurityHeaders:
@@ -38,7 +56,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        policy = DOCS_CSP if scope.get("path") in _DOCS else CSP
+        policy = policy_of(str(scope.get("path") or ""))
         extra = [
             (b"content-security-policy", policy.encode()),
             (b"x-content-type-options", b"nosniff"),
