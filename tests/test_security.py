@@ -443,7 +443,7 @@ def test_sources_are_read_only_under_the_default_roots(server: LiveServer) -> No
                 "/jobs", json={"workflow": "brief", "input": {"topic": "t", "sources": folder}}
             )
             assert refused.status_code == 422, (folder, refused.text)
-            assert "outside the folders this server reads" in refused.text
+            assert "outside the allowed roots" in refused.text
             shown = refused.json()["detail"].replace(folder, "")
             assert str(ROOT) not in shown and str(server.cwd) not in shown
         for folder in (str(CORPUS), str(inside)):

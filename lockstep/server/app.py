@@ -124,7 +124,7 @@ def create_app(
             per_req_config_modifier=thread_config,
             dependencies=[Depends(authenticated), Depends(precheck(name, client))],
             enable_feedback_endpoint=False,
-            disabled_endpoints=["stream_log"],
+            # stream_log stays on: the playground streams through it
         )
     attach_triggers(app, database_url, config=client.sync.queue.config, scheduler=scheduler)
     app.add_middleware(BodyGuard)

@@ -21,7 +21,14 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.utils import ConfigurableFieldSpec
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
 from lockstep.aclient import AsyncLockstep
 from lockstep.errors import ThreadNotFound, ThreadStateError
@@ -87,6 +94,16 @@ class EndpointInput(BaseModel):
     sources: list[str] | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
     resume: GateAnswer | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_answer_is_none(cls, data: Any) -> Any:
+        """A form (the playground) sends `resume` with every field empty when the person
+        starts a thread rather than answering: that is no answer at all."""
+        answer = data.get("resume") if isinstance(data, dict) else None
+        if isinstance(answer, dict) and all(v in (None, "") for v in answer.values()):
+            data = {**data, "resume": None}
+        return data
 
     def workflow_inputs(self) -> dict[str, Any]:
         """The inputs to start with: the fields given flat (declared or not), then `inputs`."""
