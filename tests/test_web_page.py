@@ -329,14 +329,14 @@ def test_page_without_auth_reviews_a_brief_draft_and_shows_markup_as_text(
     expect(page.locator("#g-title")).to_contain_text("human_input_needed")
     assert page.locator("main img:not(#d-diagram), main b").count() == 0
     page.click("#g-buttons button[data-decision='cancel']")
-    expect(row).not_to_have_attribute("data-status", "waiting_human")
+    expect(row).not_to_have_attribute("data-status", "waiting_human", timeout=WAIT_MS)
 
     # A brief on the corpus's own topic reaches the review gate (the worker's model alters
     # quotes, so verification fails).
     _fill_run(page, "brief", "Should Calder Bay cap and register short-term rentals?", CORPUS)
     page.click("#f-submit")
     row = page.locator("#jobs tbody tr").first
-    expect(row).to_have_attribute("data-status", "waiting_human")
+    expect(row).to_have_attribute("data-status", "waiting_human", timeout=WAIT_MS)
 
     # The review material: the draft with its footnoted citations, and what failed.
     expect(page.locator("#g-title")).to_contain_text("human_review")

@@ -38,7 +38,11 @@ class Block:
 
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
-    return MarkdownIt("commonmark")
+    """One parser for the process, warmed before it is shared: markdown-it compiles its rule
+    chains on first use, which two threads must not do at once."""
+    parser = MarkdownIt("commonmark")
+    parser.parse("# warm\n\n- a\n\n`b` *c*")
+    return parser
 
 
 def _line_starts(text: str) -> list[int]:

@@ -24,7 +24,7 @@ from lockstep.research.quotes import Quote
 __all__ = ["Ranker", "index_for", "rank_documents", "rank_quotes", "tokenize"]
 
 
-_STEMMER = Stemmer.Stemmer("english")
+_LOCAL = threading.local()
 TOKENIZER = "bm25s-en-stopwords+snowball-english"
 """What `tokenize` does; part of every index's cache key, so an index built by another
 tokenizer is never loaded."""
@@ -34,9 +34,18 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
     """Lower-cased, Snowball-stemmed word tokens without English stopwords, one list per text
     (stemmed so that "caps" finds "cap" and "rentals" finds "rental")."""
     tokens: list[list[str]] = bm25s.tokenize(
-        list(texts), stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False
+        list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
     )
     return tokens
+
+
+def _stemmer() -> Stemmer.Stemmer:
+    """This thread's Snowball stemmer: PyStemmer's objects keep a cache and are not safe to
+    share between threads (a server runs several briefs at once)."""
+    stemmer = getattr(_LOCAL, "stemmer", None)
+    if stemmer is None:
+        stemmer = _LOCAL.stemmer = Stemmer.Stemmer("english")
+    return stemmer
 
 
 class Ranker:
