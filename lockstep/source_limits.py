@@ -87,6 +87,8 @@ def roots() -> list[Path]:
 def check_sources(folder: str | os.PathLike[str]) -> None:
     """Refuse (`SourcesError`) a folder outside the roots, missing, holding no document, or
     over the limits, by looking at names and sizes only."""
+    if "\x00" in os.fspath(folder):
+        raise SourcesError("a sources folder name cannot hold a NUL byte")
     path = Path(folder)
     allowed = roots()
     if allowed and not any(path.resolve().is_relative_to(r) for r in allowed):

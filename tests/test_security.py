@@ -547,3 +547,14 @@ def test_artifact_json_carries_no_server_paths(
     for response in (one, listed):
         assert response.status_code == 200
         assert "location" not in response.text and str(server.cwd) not in response.text
+
+
+def test_a_sources_name_with_a_nul_byte_is_refused_not_a_500(tmp_path: Path) -> None:
+    """schemathesis found it: a NUL in a folder name made `Path.stat` raise ValueError."""
+    from lockstep.errors import SourcesError
+    from lockstep.research.corpus import load_corpus
+    from lockstep.source_limits import check_sources
+
+    for check in (check_sources, load_corpus):
+        with pytest.raises(SourcesError, match="NUL byte"):
+            check(f"{tmp_path}/a\x00b")

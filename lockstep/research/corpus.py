@@ -109,6 +109,8 @@ def allowed_roots() -> list[Path]:
 
 
 def _folder(root: str | Path) -> Path:
+    if "\x00" in str(root):
+        raise SourcesError("a sources folder name cannot hold a NUL byte")
     path = Path(root)
     roots = allowed_roots()
     if roots and not any(path.resolve().is_relative_to(r) for r in roots):

@@ -271,6 +271,28 @@ class WorkflowEndpoint(Runnable[dict[str, Any], dict[str, Any]]):
     ) -> Iterator[dict[str, Any]]:
         raise TypeError(f"{type(self).__name__} is async-only: use ainvoke/astream")
 
+    async def abatch(
+        self,
+        inputs: list[dict[str, Any]],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[Any]:
+        """Each item in its own thread, one after another. (Run at once, two briefs in one
+        server process on Postgres once ended one at human_review: not yet explained, see
+        the session note; sequential items avoid it until it is.)"""
+        configs = config if isinstance(config, list) else [config] * len(inputs)
+        results: list[Any] = []
+        for item, item_config in zip(inputs, configs, strict=True):
+            try:
+                results.append(await self.ainvoke(item, item_config, **kwargs))
+            except Exception as exc:
+                if not return_exceptions:
+                    raise
+                results.append(exc)
+        return results
+
     async def ainvoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
     ) -> dict[str, Any]:
