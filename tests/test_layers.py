@@ -38,3 +38,18 @@ def test_public_api_is_pinned() -> None:
     """A change to `lockstep.__all__` is deliberate: it fails here until this list follows."""
     assert set(lockstep.__all__) == PUBLIC
     assert all(hasattr(lockstep, name) for name in lockstep.__all__)
+
+
+def test_every_cli_command_is_registered_once() -> None:
+    """Each command lives in one family module: a name registered twice shadows one of them."""
+    from lockstep.cli import app
+
+    names = [
+        command.name or (command.callback.__name__ if command.callback else "")
+        for group in (
+            app,
+            *(info.typer_instance for info in app.registered_groups if not info.name),
+        )
+        for command in group.registered_commands
+    ]
+    assert len(names) == len(set(names)), sorted(n for n in set(names) if names.count(n) > 1)

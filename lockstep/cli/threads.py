@@ -13,12 +13,10 @@ from lockstep.cli.common import (
     DbOption,
     JsonOption,
     data_table,
-    err,
     error_boundary,
     open_client,
     out,
     print_status,
-    who,
 )
 from lockstep.errors import ConfigError
 from lockstep.ids import confined
@@ -128,42 +126,6 @@ def show(
 
 
 @app.command()
-def verify(
-    draft: Annotated[Path, typer.Argument(metavar="DRAFT.md")],
-    sources: Annotated[list[Path], typer.Option(help="Folder(s) the citations point into.")],
-    as_json: JsonOption = False,
-) -> None:
-    """Check every footnote quote of a markdown file against its source (exit 1 on failure)."""
-    from lockstep.nodes.research import source_key
-    from lockstep.research.citations import verify as verify_text
-    from lockstep.research.corpus import load_corpus
-
-    with error_boundary():
-        try:
-            text = draft.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            why = escape(str(getattr(exc, "strerror", exc)))
-            err.print(f"[red]error:[/red] cannot read {escape(str(draft))}: {why}")
-            raise typer.Exit(2) from None
-        texts: dict[str, str] = {}
-        for index, folder in enumerate(sources):
-            docs, _ = load_corpus(folder)
-            texts.update({source_key(index, str(folder), d.path): d.text for d in docs})
-        report = verify_text(text, texts)
-    if as_json:
-        out.print_json(json.dumps(report.to_dict()))
-    else:
-        for f in report.failures:
-            line = f"line {f.line}: " if f.line else ""
-            out.print(f"[red]FAIL[/red] {line}{escape(f.message)}")
-        verdict = (
-            "[green]ok[/green]" if report.ok else f"[red]{len(report.failures)} failure(s)[/red]"
-        )
-        out.print(f"{verdict}: {len(report.citations)} citations, {report.paragraphs} paragraphs")
-    raise typer.Exit(0 if report.ok else 1)
-
-
-@app.command()
 def audit(
     thread_id: Annotated[str, typer.Argument(metavar="THREAD")],
     as_json: JsonOption = False,
@@ -186,24 +148,6 @@ def audit(
             text = json.dumps(d, ensure_ascii=False)
         table.add_row(str(r["seq"]), r["at"][:19], r["kind"], r["actor"], text)
     out.print(table)
-
-
-@app.command()
-def rollback(
-    thread_id: Annotated[str, typer.Argument(metavar="THREAD")],
-    to: Annotated[str | None, typer.Option("--to", help="Checkpoint id to fork from.")] = None,
-    state: Annotated[
-        str | None, typer.Option(help="Fork from the latest entry into this state.")
-    ] = None,
-    reason: Annotated[str | None, typer.Option(help="Why (for the audit log).")] = None,
-    by: Annotated[str | None, typer.Option(help="Who (for the audit log).")] = None,
-    db: DbOption = None,
-) -> None:
-    """Continue from an earlier checkpoint as a fork; later history is kept, marked superseded."""
-    with error_boundary(thread_id):
-        st = open_client(db).rollback(thread_id, to=to, state=state, reason=reason, by=who(by))
-        print_status(st)
-        out.print(f"        continue with: lockstep resume {escape(thread_id)}")
 
 
 @app.command()
