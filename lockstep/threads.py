@@ -93,8 +93,12 @@ def status_of(thread_id: str, workflow: str, snapshot: Any) -> ThreadStatus:
         gate = {**pending.value, "interrupt_id": pending.id}
         if gate.get("session_expired"):  # timeouts.session ran out: `resume` continues it
             status = "session_expired"
+    # `next` lists only tasks still to run; a process killed after a step's writes were saved
+    # but before the step's checkpoint leaves none, though the step is not closed: its tasks
+    # (in `snapshot.tasks`) are what `resume` finishes, so they count as where it stopped.
+    next_steps = [str(n) for n in snapshot.next] or [t.name for t in snapshot.tasks]
     is_final = (
-        not snapshot.next
+        not next_steps
         and machine.states.get(status) is not None
         and (machine.states[status].type == "final")
     )
@@ -104,8 +108,8 @@ def status_of(thread_id: str, workflow: str, snapshot: Any) -> ThreadStatus:
         status=status,
         final=is_final,
         gate=gate,
-        interrupted=bool(snapshot.next) and gate is None,
-        next=list(snapshot.next),
+        interrupted=bool(next_steps) and gate is None,
+        next=next_steps,
         counters=dict(values.get("counters") or {}),
         transitions=list(values.get("transitions") or [])[-10:],
         error=(gate or {}).get("message") or values.get("error"),

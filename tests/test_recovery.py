@@ -170,3 +170,29 @@ def test_prune_keep_latest_then_all(db_url: str, corpus: Path) -> None:
         assert draft is not None and client.artifacts.text(draft)  # its blobs survived GC
         with pytest.raises(ThreadStateError, match="no checkpoint"):
             client.resume(done)
+
+
+def test_crash_between_a_steps_writes_and_its_checkpoint_resumes(
+    db_url: str, corpus: Path
+) -> None:
+    """A process killed after LangGraph saved a step's writes but before the step's checkpoint
+    leaves a head whose `next` is empty though the step is not closed: it is still resumable,
+    and resuming closes the step without running it again (CI caught this window by kill -9)."""
+    thread = _run(db_url, corpus, "window", revisions_fabricated=0)
+    with Lockstep(db_url) as client:
+        done = client.status(thread)
+        assert done.final and done.status == "completed"
+        head = client.history(thread)[0]["checkpoint_id"]
+        final = client.artifacts.latest(thread, "final")
+        assert final is not None
+        # the state the kill leaves: the closing checkpoint never written, its writes saved
+        client.db.execute(
+            "DELETE FROM checkpoints WHERE thread_id = ? AND checkpoint_id = ?", (thread, head)
+        )
+        crashed = client.status(thread)
+        assert not crashed.final and crashed.interrupted and crashed.next
+        assert crashed.status == "completed"  # the step's output, not yet checkpointed
+        st = client.resume(thread)
+        assert st.final and st.status == "completed"
+        assert client.history(thread)[0]["checkpoint_id"] != head
+        assert client.artifacts.latest(thread, "final") == final  # the step did not run again

@@ -247,3 +247,17 @@ def test_corpus_index_is_built_once_per_content_across_processes(
     monkeypatch.undo()
     changed = ranking.index_for([*texts, "A new document on parking permits."], cache)
     assert changed is not loaded and len(list(cache.glob("bm25-*"))) == 2
+
+
+def test_sentences_are_split_the_same_in_concurrent_threads(corpus: Path) -> None:
+    """A worker runs several jobs in threads of one process; each must get its own document's
+    sentences (a shared pysbd segmenter once mixed them up and made verified quotes fail)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lockstep.research.quotes import split_sentences
+
+    texts = [doc.text for doc in load_corpus(corpus)[0]] * 4
+    alone = [split_sentences(text) for text in texts]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in range(3):
+            assert list(pool.map(split_sentences, texts)) == alone

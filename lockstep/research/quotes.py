@@ -15,8 +15,8 @@ sentences holding markup (inline code, inline HTML, images, footnote syntax), an
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
-from functools import lru_cache
 
 import pysbd
 
@@ -80,9 +80,16 @@ def is_directive(sentence: str) -> bool:
     return bool(_META.search(sentence))
 
 
-@lru_cache(maxsize=1)
+_LOCAL = threading.local()
+
+
 def _segmenter() -> pysbd.Segmenter:
-    return pysbd.Segmenter(language="en", clean=False)
+    """One segmenter per thread: `Segmenter.segment` keeps the text it is working on in the
+    object, so two threads sharing one (a worker's job slots) get each other's sentences."""
+    segmenter: pysbd.Segmenter | None = getattr(_LOCAL, "segmenter", None)
+    if segmenter is None:
+        segmenter = _LOCAL.segmenter = pysbd.Segmenter(language="en", clean=False)
+    return segmenter
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
