@@ -172,9 +172,7 @@ def test_prune_keep_latest_then_all(db_url: str, corpus: Path) -> None:
             client.resume(done)
 
 
-def test_crash_between_a_steps_writes_and_its_checkpoint_resumes(
-    db_url: str, corpus: Path
-) -> None:
+def test_crash_between_a_steps_writes_and_its_checkpoint_resumes(db_url: str, corpus: Path) -> None:
     """A process killed after LangGraph saved a step's writes but before the step's checkpoint
     leaves a head whose `next` is empty though the step is not closed: it is still resumable,
     and resuming closes the step without running it again (CI caught this window by kill -9)."""
