@@ -19,6 +19,8 @@ from lockstep.errors import (
     ConfigError,
 )
 from lockstep.gates import Gates, claim_gate
+from lockstep.graphs import WORKFLOWS
+from lockstep.ids import check_id
 from lockstep.recovery import Recovery
 from lockstep.retention import Retention
 from lockstep.threads import (
@@ -26,6 +28,7 @@ from lockstep.threads import (
     ThreadStatus,
     resume_payload,
     start_payload,
+    whole_log,
 )
 
 __all__ = ["Lockstep", "ThreadStatus", "set_queue_factory"]
@@ -58,6 +61,14 @@ class Lockstep(Gates, Recovery, Retention):
                 raise ConfigError("the job queue is not loaded: import lockstep.queue first")
             self._queue = _queue_factory(self, self._config_source)
         return self._queue
+
+    def graph(self, workflow: str) -> Any:
+        """The workflow's compiled graph; a workflow that is not registered yet is looked for
+        in the configuration (`workflows:`), so `status`/`history` of a thread of a custom
+        workflow work from any command, not only from the ones that read the queue."""
+        if workflow not in WORKFLOWS and _queue_factory is not None:
+            self.queue  # noqa: B018 - loading the configuration registers its workflows
+        return super().graph(workflow)
 
     def run(
         self,
@@ -124,12 +135,23 @@ class Lockstep(Gates, Recovery, Retention):
             self._drive(workflow, None, thread_id, on_update)  # after it cut off: apply them
         return self.status(thread_id)
 
-    def history(self, thread_id: str) -> list[dict[str, Any]]:
-        """Every checkpoint of the thread, newest first: id, step, state, next, time."""
+    def history(
+        self, thread_id: str, *, limit: int | None = None, before: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The thread's checkpoints, newest first: id, step, state, next, time. A page of
+        `limit` rows older than checkpoint `before` (the last row of the previous page);
+        every checkpoint when both are None. A page costs its own rows, not the thread's
+        length."""
         workflow = self._workflow_of(thread_id)
         superseded = self._superseded_checkpoints(thread_id)
         rows = []
-        for snap in self.graph(workflow).get_state_history(self._config(thread_id)):
+        older = None
+        if before is not None:
+            older = {"configurable": {"checkpoint_id": check_id(before, "checkpoint")}}
+        snaps = self.graph(workflow).get_state_history(
+            self._config(thread_id), limit=limit, before=older
+        )
+        for snap in snaps:
             rows.append(
                 {
                     "checkpoint_id": snap.config["configurable"]["checkpoint_id"],
@@ -143,9 +165,16 @@ class Lockstep(Gates, Recovery, Retention):
             )
         return rows
 
-    def transitions(self, thread_id: str) -> list[dict[str, str]]:
-        """The whole transition log kept in the thread's state."""
-        return list(self.values(thread_id).get("transitions") or [])
+    def transitions(self, thread_id: str) -> list[dict[str, Any]]:
+        """The thread's whole transition log along its live history (state keeps only a
+        tail; the journal keeps every entry)."""
+        tail = list(self.values(thread_id).get("transitions") or [])
+        rows = self.db.query(
+            "SELECT detail FROM lockstep_audit WHERE thread_id = ? AND kind = 'transition' "
+            "ORDER BY seq",
+            (thread_id,),
+        )
+        return whole_log(tail, [json.loads(r["detail"]) for r in rows])
 
     def artifacts_of(self, thread_id: str) -> list[Artifact]:
         self._workflow_of(thread_id)

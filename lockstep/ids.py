@@ -39,7 +39,7 @@ VERSION_MAX = 2**31 - 1
 SPEC_PATTERN = rf"^{_BODY}(?:@[1-9][0-9]{{0,9}})?$"
 """`ID` or `ID@VERSION`, as a regular expression (the version is also at most VERSION_MAX)."""
 
-IdKind = Literal["thread", "job", "artifact", "trigger", "key"]
+IdKind = Literal["thread", "job", "artifact", "trigger", "key", "checkpoint"]
 _ID = re.compile(ID_PATTERN)
 
 

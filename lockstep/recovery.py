@@ -14,6 +14,7 @@ from lockstep.errors import (
     ThreadStateError,
 )
 from lockstep.graphs import workflow_machine, workflow_module
+from lockstep.state.machine import log_entry
 from lockstep.threads import (
     OnUpdate,
     ThreadsBase,
@@ -190,12 +191,8 @@ class Recovery(ThreadsBase):
             raise ThreadStateError(f"thread {thread_id} is {current.status}; nothing to escalate")
         if current.gate and current.gate["gate"] == gate:
             raise ThreadStateError(f"thread {thread_id} is already waiting at {gate!r}")
-        entry = {
-            "from": current.status,
-            "event": "escalated",
-            "to": gate,
-            "at": self._clock().isoformat(),
-        }
+        at = self._clock().isoformat()
+        entry = log_entry(current.transitions, current.status, "escalated", gate, at)
         self.graph(workflow).update_state(
             self._config(thread_id),
             Command(goto=gate, update={"status": gate, "transitions": [entry]}),
@@ -222,12 +219,8 @@ class Recovery(ThreadsBase):
         target = "abandoned" if "abandoned" in machine.states else machine.error_state
         actor = by or "unknown"
         saved = self.save_partial(thread_id, by=actor)
-        entry = {
-            "from": current.status,
-            "event": "abandoned",
-            "to": target,
-            "at": self._clock().isoformat(),
-        }
+        at = self._clock().isoformat()
+        entry = log_entry(current.transitions, current.status, "abandoned", target, at)
         self.graph(workflow).update_state(
             self._config(thread_id),
             Command(goto=END, update={"status": target, "transitions": [entry]}),

@@ -30,7 +30,7 @@ from lockstep.ids import check_id
 from lockstep.machine import decision_problem
 from lockstep.machine.compile import FAILURE_EVENT, TIMEOUT_EVENT, entry_of
 from lockstep.nodes.context import RunContext, utcnow
-from lockstep.state.machine import ArtifactRef, total_tokens
+from lockstep.state.machine import MAX_LOG, ArtifactRef, log_entry, total_tokens
 
 __all__ = [
     "OnUpdate",
@@ -62,7 +62,7 @@ class ThreadStatus:
     """True when a step started but never finished (a crash): `resume` re-runs it."""
     next: list[str] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
-    transitions: list[dict[str, str]] = field(default_factory=list)
+    transitions: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     rejection_reason: str | None = None
     checkpoint_id: str | None = None
@@ -111,13 +111,30 @@ def status_of(thread_id: str, workflow: str, snapshot: Any) -> ThreadStatus:
         interrupted=bool(next_steps) and gate is None,
         next=next_steps,
         counters=dict(values.get("counters") or {}),
-        transitions=list(values.get("transitions") or [])[-10:],
+        transitions=list(values.get("transitions") or [])[-MAX_LOG:],
         error=(gate or {}).get("message") or values.get("error"),
         rejection_reason=values.get("rejection_reason"),
         checkpoint_id=(snapshot.config or {}).get("configurable", {}).get("checkpoint_id"),
         updated_at=snapshot.created_at,
         usage=dict(values.get("usage") or {}),
     )
+
+
+def whole_log(tail: list[dict[str, Any]], journaled: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A thread's whole transition log from state's `tail` and the journal's entries (in the
+    order recorded): numbers 1..the tail's last, the last record of each number winning —
+    a step re-run after a crash records its number again, and after a rollback the new branch
+    re-uses the numbers the superseded one had. Entries from before numbering: the tail."""
+    if not tail or tail[-1].get("n") is None:
+        return tail
+    last = int(tail[-1]["n"])
+    by_n: dict[int, dict[str, Any]] = {}
+    for detail in journaled:
+        n = detail.get("n")
+        if isinstance(n, int) and 1 <= n <= last:
+            by_n[n] = {k: detail[k] for k in ("from", "event", "to", "at", "n") if k in detail}
+    by_n.update({int(e["n"]): e for e in tail if e.get("n") is not None})
+    return [by_n[n] for n in sorted(by_n)]
 
 
 def resume_payload(
@@ -170,7 +187,7 @@ def resume_payload(
 
 def failure_route(
     workflow: str, current: ThreadStatus, values: Mapping[str, Any], exc: BaseException, at: str
-) -> tuple[str, Command[Any], dict[str, str], str] | None:
+) -> tuple[str, Command[Any], dict[str, Any], str] | None:
     """How the machine takes a step's failure after its retries: `(node, command, entry,
     error)`, the
     command going to the step's declared `timeout` target when LangGraph's `TimeoutPolicy`
@@ -193,7 +210,7 @@ def failure_route(
         if timed_out
         else f"step {node!r} failed after retries: {type(exc).__name__}: {detail}"
     )
-    entry = {"from": node, "event": event, "to": transition.target, "at": at}
+    entry = log_entry(values.get("transitions"), node, event, transition.target, at)
     command: Command[Any] = Command(
         goto=entry_of(machine, transition.target),
         update={"status": transition.target, "transitions": [entry], "error": error},

@@ -71,7 +71,7 @@ def test_poisoned_document_cannot_steer_or_forge(tmp_path: Path, corpus: Path) -
 
 
 def _events(client: Lockstep, thread: str) -> list[str]:
-    return [t["event"] for t in client.values(thread)["transitions"]]
+    return [t["event"] for t in client.transitions(thread)]
 
 
 def _poisoned(tmp_path: Path, corpus: Path) -> Path:

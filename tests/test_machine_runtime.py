@@ -19,6 +19,7 @@ from harness import Clock, build, drive
 from lockstep.machine import to_mermaid, to_svg
 from lockstep.machine.actions import ActionRun, on_notify
 from lockstep.machine.session import MESSAGE
+from lockstep.threads import whole_log
 
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = ROOT / "tests" / "machines" / "harness.py"
@@ -49,8 +50,11 @@ TRAINING_PLAN = {
 }
 
 
-def _path(snapshot: Any) -> list[str]:
-    return [t["to"] for t in snapshot.values["transitions"]]
+def _path(snapshot: Any, ctx: Any) -> list[str]:
+    """Every state the thread entered: state keeps a tail of the log, the journal all of it."""
+    thread = snapshot.config["configurable"]["thread_id"]
+    journaled = [r["detail"] for r in ctx.db.audit(thread) if r["kind"] == "transition"]
+    return [t["to"] for t in whole_log(snapshot.values["transitions"], journaled)]
 
 
 def _answer(graph: Any, ctx: Any, thread: str, decision: str, **extra: Any) -> Any:
@@ -62,7 +66,7 @@ def test_brief_workflow_runs_to_completed_with_a_retried_research_error(sqlite_u
     _machine, graph, ctx = build("brief_workflow", sqlite_url)
     snap = drive(graph, ctx, "t1", {"plan": WORKFLOW_PLAN})
     assert snap.values["status"] == "completed"
-    assert "research_error" in _path(snap)
+    assert "research_error" in _path(snap, ctx)
     assert snap.values["counters"] == {"retry_count": 1}
     actions = [r["detail"]["action"] for r in ctx.db.audit("t1") if r["kind"] == "action"]
     assert actions.count("log") == 3  # researching entered twice, verifying exited once
@@ -74,7 +78,7 @@ def test_brief_state_machine_runs_through_its_hierarchy_and_gates(sqlite_url: st
     plan = {**STATE_MACHINE_PLAN, "verifying": ["citations_failed"] * 3 + ["passed"]}
     snap = drive(graph, ctx, "t1", {"plan": plan})
     assert snap.values["status"] == "completed"
-    assert _path(snap)[:3] == [
+    assert _path(snap, ctx)[:3] == [
         "researching.searching",
         "researching.extracting",
         "researching.extracting",
@@ -111,7 +115,7 @@ def test_a_parent_transition_applies_from_every_child(sqlite_url: str) -> None:
         "researching",
         "researching",
     ]
-    assert "researching.searching" in _path(snap)[2:]
+    assert "researching.searching" in _path(snap, ctx)[2:]
 
 
 def test_status_shows_the_full_path_inside_a_compound(sqlite_url: str) -> None:
@@ -119,7 +123,7 @@ def test_status_shows_the_full_path_inside_a_compound(sqlite_url: str) -> None:
     plan = {**STATE_MACHINE_PLAN, "researching.extracting": ["source_extracted", "bogus"]}
     os.environ["KILL_AT"] = ""
     snap = drive(graph, ctx, "t1", {"plan": {**plan, "researching.searching": ["sources_found"]}})
-    assert "researching.extracting" in _path(snap)
+    assert "researching.extracting" in _path(snap, ctx)
     assert snap.values["status"] == "failed"  # an undeclared event goes to the error state
     assert "no transition from 'researching.extracting' on event 'bogus'" in snap.values["error"]
 

@@ -64,12 +64,17 @@ def status(
 @app.command()
 def history(
     thread_id: Annotated[str, typer.Argument(metavar="THREAD")],
+    limit: Annotated[int, typer.Option(min=1, help="Checkpoints per page.")] = 50,
+    before: Annotated[
+        str | None,
+        typer.Option(help="Show the page older than this checkpoint (the last one listed)."),
+    ] = None,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """Every checkpoint of a thread, newest first."""
+    """A thread's checkpoints, newest first, a page at a time."""
     with error_boundary(thread_id):
-        rows = open_client(db, create=False).history(thread_id)
+        rows = open_client(db, create=False).history(thread_id, limit=limit, before=before)
     if as_json:
         out.print_json(json.dumps(rows))
         return
@@ -83,6 +88,8 @@ def history(
             (r["created_at"] or "")[:19],
         )
     out.print(table)
+    if len(rows) == limit:
+        out.print(f"older: lockstep history {thread_id} --before {rows[-1]['checkpoint_id']}")
 
 
 @app.command()

@@ -17,7 +17,7 @@ from langgraph.types import Command
 from lockstep.machine.actions import run_actions
 from lockstep.machine.policy import fold_next
 from lockstep.machine.spec import ActionCall, Machine
-from lockstep.state.machine import total_tokens
+from lockstep.state.machine import log_entry, total_tokens
 
 __all__ = [
     "BUDGET_EVENT",
@@ -178,7 +178,7 @@ def advance(
         target = machine.enter(transition.target)
         for name in transition.increment:
             counters[name] = counters.get(name, 0) + 1
-    entry = {"from": source, "event": event or "", "to": target, "at": now_iso(runtime)}
+    entry = log_entry(state.get("transitions"), source, event or "", target, now_iso(runtime))
     update.update(status=target, transitions=[entry])
     if counters != (state.get("counters") or {}):
         update["counters"] = counters  # only when changed: each channel written costs a step

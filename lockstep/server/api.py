@@ -174,11 +174,20 @@ def get_thread(
 
 @router.get("/threads/{thread_id}/history", tags=["threads"])
 def get_history(
-    thread_id: ThreadId, request: Request, principal: Principal = Caller
+    thread_id: ThreadId,
+    request: Request,
+    principal: Principal = Caller,
+    limit: int = Query(default=100, ge=1, le=1000, description="Checkpoints per page."),
+    before: str | None = Query(
+        default=None,
+        max_length=ID_MAX,
+        pattern=ID_PATTERN,
+        description="The last checkpoint id of the previous page: the page holds older ones.",
+    ),
 ) -> list[dict[str, Any]]:
-    """Every checkpoint, newest first."""
+    """The thread's checkpoints, newest first, a page at a time."""
     owned(request, principal, thread_id)
-    return client_of(request).sync.history(thread_id)
+    return client_of(request).sync.history(thread_id, limit=limit, before=before)
 
 
 @router.post("/threads/{thread_id}/decision", tags=["gates"])

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any, NotRequired
 
 from typing_extensions import TypedDict
 
@@ -15,16 +16,24 @@ __all__ = [
     "TransitionEntry",
     "add_usage",
     "append_log",
+    "log_entry",
     "merge_counters",
     "refs",
     "total_tokens",
 ]
 
-MAX_LOG = 500
-"""Transition-log entries kept in state; older ones remain in the audit table."""
+MAX_LOG = 10
+"""Transition-log entries kept in state: the tail that guards, gates and `status` read. The
+whole log is the audit table (every transition is journaled, numbered by `n`), so a
+checkpoint's size does not grow with the thread's length (issue 18: a 500-entry log made a
+1,000-step thread store 30 MB and `history` 300x slower)."""
 
-TransitionEntry = TypedDict("TransitionEntry", {"from": str, "event": str, "to": str, "at": str})
-"""One taken transition: `from --event--> to` at an ISO-8601 UTC time."""
+TransitionEntry = TypedDict(
+    "TransitionEntry",
+    {"from": str, "event": str, "to": str, "at": str, "n": NotRequired[int]},
+)
+"""One taken transition: `from --event--> to` at an ISO-8601 UTC time; `n` numbers the
+thread's transitions from 1 (its place in the whole log, which outlives the state's tail)."""
 
 
 class ArtifactRef(TypedDict):
@@ -48,6 +57,16 @@ class Decision(TypedDict):
 def refs(*maybe: ArtifactRef | None) -> list[ArtifactRef]:
     """The references that are set, in order: lineage inputs from optional state fields."""
     return [r for r in maybe if r]
+
+
+def log_entry(
+    log: Sequence[Any] | None, source: str, event: str, target: str, at: str
+) -> dict[str, Any]:
+    """The entry for a transition taken after the entries in `log` (state's tail), numbered
+    one after its last (an entry written before numbering counts as its place in the tail)."""
+    tail = list(log or [])
+    last = int(tail[-1].get("n") or len(tail)) if tail else 0
+    return {"from": source, "event": event, "to": target, "at": at, "n": last + 1}
 
 
 def append_log(
