@@ -944,3 +944,61 @@ def test_cli_refuses_a_bad_trigger_config_in_one_line(tenv: TriggerEnv) -> None:
         assert "lockstep.yaml:4: triggers.nightly.cron: invalid cron expression '0 25 * * *'" in (
             proc.stderr
         )
+
+
+def test_scheduler_expires_a_session_while_the_thread_waits_at_a_gate(
+    db_url: str, tmp_path: Path
+) -> None:
+    """`timeouts.session` counts waiting time: the scheduler's sweep notices a run whose
+    session ran out at a gate (nothing else touches the thread), pauses it as
+    `session_expired`, notifies once through the outbox, and `resume` continues it."""
+    receiver = Receiver(failures=0)
+    path = tmp_path / "lockstep.yaml"
+    path.write_text(
+        "workflows:\n"
+        "  session_gate:\n"
+        "    module: tests.machines.session_gate\n"
+        f"    notify: {{url: '{receiver.url}', events: [session_expired]}}\n"
+    )
+    now = [datetime(2026, 1, 5, 9, 0, tzinfo=UTC)]
+    scheduler = Scheduler(db_url, config=load_config(path), clock=lambda: now[0])
+    try:
+        client = scheduler.client
+        st = client.run("session_gate", thread_id="s1")
+        assert st.status == "review" and st.gate is not None
+        assert st.gate["session_deadline"] == "2026-01-05T10:00:00+00:00"
+        now[0] += timedelta(minutes=59)  # still inside the hour
+        assert scheduler.tick().gates == []
+        assert client.status("s1").status == "review"
+        now[0] += timedelta(minutes=2)  # waiting pushed the run past its session
+        report = scheduler.tick()
+        assert report.gates == [
+            {
+                "thread_id": "s1",
+                "gate": "review",
+                "outcome": "session_expired",
+                "status": "session_expired",
+            }
+        ]
+        st = client.status("s1")
+        assert st.status == "session_expired" and st.gate is not None
+        assert st.gate["message"] == "Your request timed out. You can resume from where it stopped."
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not receiver.calls:
+            scheduler.tick()
+            time.sleep(0.05)
+        assert scheduler.tick().gates == []  # swept once: the paused thread is not expired again
+        assert [json.loads(body)["event"] for _, body, _ in receiver.calls] == ["session_expired"]
+        assert json.loads(receiver.calls[0][1])["thread_id"] == "s1"
+        # a person resumes: the session restarts now, so the gate waits again
+        st = client.resume("s1", by="ana")
+        assert st.status == "review" and st.gate is not None
+        assert st.gate["session_deadline"] > now[0].isoformat()
+        assert scheduler.tick().gates == []
+        st = client.resume("s1", "approve", by="ana")
+        assert st.status == "done"
+        assert [r["kind"] for r in client.audit("s1")].count("session_expired") == 1
+        assert len(receiver.calls) == 1
+    finally:
+        scheduler.close()
+        receiver.close()
