@@ -15,7 +15,15 @@ from pydantic import BaseModel
 
 from lockstep.artifacts.store import Artifact
 from lockstep.graphs import WORKFLOWS, workflow_machine
-from lockstep.machine import Machine, to_mermaid
+from lockstep.machine import Machine, check_machine, to_mermaid
+from lockstep.machine.actions import action_names
+from lockstep.machine.loader import (
+    MACHINE_KEYS,
+    STATE_KEYS,
+    TIMEOUT_KEYS,
+    TRANSITION_KEYS,
+    read_machine,
+)
 from lockstep.queue.config import QueueConfig
 
 PAGE = Path(__file__).with_name("WORKFLOWS.md")
@@ -53,6 +61,225 @@ def _duration(seconds: float | None) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
+
+
+NESTED_EXAMPLE = """\
+# The nested form (the design's): each state holds its own transitions.
+name: report
+description: Gather sources, write a report in two parts, have a person approve it.
+initial: requested
+error_state: failed                # an event with no transition goes here, reason in `error`
+counters:                          # guard counters: name -> what it counts
+  revisions: drafts sent back by the reviewer
+timeouts:
+  session: 72h                     # wall-clock bound of a run, waiting for people included
+
+states:
+  requested:
+    type: step                     # the default: a node function raises the next event
+    description: Check the request.
+    on_enter: [log]                # built-in action, by name
+    transitions:
+      - {event: valid, target: researching}
+      - {event: invalid, target: rejected}
+
+  researching:                     # compound: it has substates (type may be left out)
+    type: compound
+    description: Search, then extract quotes.
+    initial: searching             # the substate a transition into `researching` enters
+    timeout: 10m                   # the step's time limit (checked by the step, or a TimeoutPolicy)
+    on_exit:
+      - log: {message: research done}    # an action with arguments
+    transitions:                   # declared on the parent: they apply from every substate
+      - {event: timeout, target: review}
+      - {event: cancel, target: cancelled}
+    states:
+      searching:
+        checkpoint: false          # folded into the next checkpoint: a crash repeats it
+        transitions:
+          - {event: found, target: extracting}
+      extracting:
+        checkpoint_frequency: every_5_sources   # a count (per_section, every_N_<unit>) ...
+        transitions:
+          - {event: batch_done, target: extracting}   # a progress self-loop
+          - {event: extracted, target: writing}
+
+  writing:
+    description: Write the body and the summary in parallel, then join them.
+    branches: [body, summary]      # parallel node functions `writing.body`, `writing.summary`
+    checkpoint_frequency: every_5_minutes       # ... or a time, for long agent states
+    at_boundaries: [part_written]  # these progress events checkpoint; others are folded
+    on_exit:
+      - save_artifact: {key: draft, name: draft}   # a state value saved as an artifact
+    transitions:
+      - {event: part_written, target: writing}
+      - {event: written, target: review}
+
+  review:
+    type: human_gate               # interrupt(): the decisions are its transitions' events
+    description: Approve, send back with a comment, add a sources folder, or abandon.
+    timeout: 2d                    # the gate's deadline (swept: `timeout` decision if declared)
+    timeouts:
+      session: 7d                  # this state's own session bound (people are slow)
+    comment_required: [revise]     # decisions that need a comment
+    requires:
+      add_sources: [sources]       # decisions that need extra answer fields
+    on_enter:
+      - notify: {event: review_needed}   # through the notify outbox (see `notify:` below)
+    transitions:
+      - {event: approve, guard: draft, target: done}
+      - {event: revise, guard: revisions < 3, target: writing, increment: revisions}
+      - {event: revise, guard: revisions >= 3, target: cancelled}
+      - {event: add_sources, target: researching}
+      - {event: abandon, target: cancelled}
+      - {event: timeout, target: cancelled}
+
+  done: {type: final}
+  rejected: {type: final}
+  cancelled: {type: final}
+  failed: {type: final}
+"""
+
+FLAT_EXAMPLE = """\
+# The flat form: one top-level list of transitions, each naming its source with `from`.
+name: approve_once
+description: Do the work, then ask a person.
+initial: working
+error_state: failed
+counters:
+  rounds: times the work was sent back
+states:
+  working:
+    description: One unit of work per step.
+  review:
+    type: human_gate
+    comment_required: [rework]
+  done: {type: final}
+  failed: {type: final}
+transitions:
+  - {from: working, event: step_done, target: working}
+  - {from: working, event: finished, target: review}
+  - {from: review, event: approve, target: done}
+  - {from: review, event: rework, guard: rounds < 2, target: working, increment: rounds}
+"""
+
+EXAMPLE_FIELDS = {"draft", "sources"}
+"""State fields the examples' guards read (besides counters)."""
+
+KEY_DOCS: dict[str, dict[str, str]] = {
+    "machine": {
+        "name": "The workflow's name (graph name, diagram title).",
+        "description": "What the workflow does (this page, `lockstep check`).",
+        "initial": "The state a run starts in (a compound's `initial` substate is entered).",
+        "error_state": "Where an event with no matching transition goes, with the reason.",
+        "counters": "Guard counters, `name: what it counts`; transitions `increment` them.",
+        "timeouts": "`session:` the wall-clock bound of a run, waiting for people included.",
+        "states": "The states, by name (nested form: each with its transitions).",
+        "transitions": "Flat form: every transition, each with `from`.",
+    },
+    "state": {
+        "type": "`step` (default), `human_gate`, `final`, or `compound` (implied by `states`).",
+        "description": "What happens there (gate payloads, diagrams, this page).",
+        "timeout": "A step's time limit or a gate's deadline (`30s`, `10m`, `2h`, `2d`).",
+        "timeouts": "`session:` overrides the machine's session bound while in this state.",
+        "transitions": "Nested form: this state's transitions; on a compound, from every substate.",
+        "on_enter": "Actions run once per entry (journaled; exactly once across crashes).",
+        "on_exit": "Actions run once per exit.",
+        "checkpoint": "`false` folds the step's work into the next checkpoint.",
+        "checkpoint_frequency": "`per_<unit>`, `every_<n>_<unit>` (progress steps per "
+        "checkpoint) or `every_<n>_minutes|seconds|hours`.",
+        "at_boundaries": "Progress events that checkpoint; the others are folded.",
+        "initial": "A compound state's first substate.",
+        "states": "A compound state's substates (named `parent.child`).",
+        "comment_required": "A gate's decisions that need a comment.",
+        "requires": "A gate's decisions that need extra answer fields: `decision: [field]`.",
+        "branches": "Parallel node functions run before the state's own function.",
+    },
+    "transition": {
+        "from": "Flat form only: the source state.",
+        "event": "What the node function (or the gate's decision) raised.",
+        "target": "The state entered.",
+        "guard": "An expression over state fields and counters (`revisions < 3 and draft`).",
+        "increment": "Counters (one name or a list) incremented when taken.",
+    },
+    "timeouts": {"session": "Wall-clock bound, waiting time included (`72h`)."},
+}
+"""One line per key the loader accepts; `declaration_section` refuses a key missing here."""
+
+ACTION_DOCS = {
+    "log": "An audit row and a log line (`message:` optional).",
+    "notify": "Queue a notification for the workflow's `notify:` targets (`event:`, default "
+    "`enter_<state>` / `exit_<state>`; a target's `events` may name it).",
+    "save_artifact": "Save a state value as a versioned artifact (`key:`, `name:`).",
+}
+
+
+def _key_table(kind: str, keys: tuple[str, ...]) -> list[str]:
+    docs = KEY_DOCS[kind]
+    missing = [k for k in keys if k not in docs]
+    if missing:
+        raise SystemExit(f"gen_workflows: document the {kind} key(s) {missing} in KEY_DOCS")
+    return ["| key | meaning |", "|---|---|", *(f"| `{k}` | {_cell(docs[k])} |" for k in keys)]
+
+
+def declaration_section() -> str:
+    """The declaration format, from the loader's own key tables: every key it accepts, and two
+    examples (nested and flat) that load and pass the static checks."""
+    for text in (NESTED_EXAMPLE, FLAT_EXAMPLE):
+        machine = read_machine(text)
+        problems = check_machine(machine, EXAMPLE_FIELDS)
+        if problems:
+            raise SystemExit(f"gen_workflows: example {machine.name!r}: {problems}")
+    builtin = [a for a in action_names() if a in ACTION_DOCS]
+    out = [
+        "## Declaration format",
+        "",
+        "A machine is YAML in either of two forms that load into the same `Machine`: **nested**",
+        "(each state holds its `transitions`) or **flat** (one top-level `transitions` list",
+        "whose items name their source with `from`). The loader is strict: an unknown key is an",
+        "error naming file:line and the closest known key, and `lockstep check FILE.yaml` prints",
+        "every problem of the loader and the static checks at once (`--json` for tools).",
+        "Durations are seconds or `500ms`, `30s`, `10m`, `2h`, `2d`.",
+        "",
+        "### Machine keys",
+        "",
+        *_key_table("machine", MACHINE_KEYS),
+        "",
+        "### State keys",
+        "",
+        *_key_table("state", STATE_KEYS),
+        "",
+        "### Transition keys",
+        "",
+        *_key_table("transition", ("from", *TRANSITION_KEYS)),
+        "",
+        "### `timeouts` keys (machine or state)",
+        "",
+        *_key_table("timeouts", TIMEOUT_KEYS),
+        "",
+        "### Actions (`on_enter`, `on_exit`)",
+        "",
+        "An action is a name (`log`) or `{name: {arg: value}}`. Built in:",
+        "",
+        "| action | what it does |",
+        "|---|---|",
+        *(f"| `{a}` | {_cell(ACTION_DOCS[a])} |" for a in builtin),
+        "",
+        "Others are callables registered with `lockstep.machine.register_action(name, fn)`.",
+        "",
+        "### Nested form, every key",
+        "",
+        "```yaml",
+        NESTED_EXAMPLE.rstrip(),
+        "```",
+        "",
+        "### Flat form",
+        "",
+        "```yaml",
+        FLAT_EXAMPLE.rstrip(),
+        "```",
+    ]
+    return "\n".join(out) + "\n"
 
 
 def machine_section(machine: Machine) -> str:
@@ -193,7 +420,7 @@ the manifest is validated against (`lockstep.training.scorm.package_problems`).
 
 
 def render() -> str:
-    parts = [INTRO]
+    parts = [INTRO, declaration_section()]
     parts += [machine_section(workflow_machine(name)) for name in sorted(WORKFLOWS)]
     parts.append(COURSE)
     parts.append(queue_section())

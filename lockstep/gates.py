@@ -9,8 +9,10 @@ from typing import Any
 from lockstep.db import Database
 from lockstep.errors import (
     InvalidDecision,
+    LockstepError,
     ThreadStateError,
 )
+from lockstep.machine.session import SESSION_EXPIRED
 from lockstep.threads import (
     ThreadsBase,
     ThreadStatus,
@@ -72,10 +74,42 @@ class Gates(ThreadsBase):
             )
         return waiting
 
-    def sweep(self, *, by: str = "sweeper") -> list[dict[str, str]]:
-        """Answer every overdue gate with its `timeout` decision. Idempotent: a gate someone
-        answered first (even in the same instant) is skipped, never escalated too."""
+    def expire_sessions(self, *, by: str = "sweeper") -> list[dict[str, str]]:
+        """Pause every thread whose session (`timeouts.session`) ran out while it waited at a
+        gate: the gate is told `session_expired` (claimed like an answer, so a person answering
+        in the same instant wins or loses cleanly), which notifies through the notify hook once
+        and leaves the thread at `session_expired` until `resume`."""
+        from langgraph.types import Command
+
+        now = self._clock().isoformat()
         outcomes = []
+        for row in self.db.threads():
+            try:
+                current = self.status(row["thread_id"])
+            except LockstepError:
+                continue
+            gate = current.gate
+            end = (gate or {}).get("session_deadline")
+            if gate is None or gate.get("session_expired") or not end or end >= now:
+                continue
+            outcome = {"thread_id": current.thread_id, "gate": str(gate["gate"])}
+            try:
+                claim_gate(self.db, current, SESSION_EXPIRED, by)
+            except InvalidDecision as exc:
+                outcomes.append({**outcome, "outcome": "skipped", "reason": str(exc)})
+                continue
+            answer = {"decision": SESSION_EXPIRED, "by": by, "at": now}
+            command: Command[Any] = Command(resume={gate["interrupt_id"]: answer})
+            self._drive(current.workflow, command, current.thread_id, None)
+            status = self.status(current.thread_id)
+            outcomes.append({**outcome, "outcome": SESSION_EXPIRED, "status": status.status})
+        return outcomes
+
+    def sweep(self, *, by: str = "sweeper") -> list[dict[str, str]]:
+        """Pause threads whose session ran out at a gate (`expire_sessions`), then answer
+        every overdue gate with its `timeout` decision. Idempotent: a gate someone answered
+        first (even in the same instant) is skipped, never escalated too."""
+        outcomes = self.expire_sessions(by=by)
         for gate in self.gates(overdue=True):
             if "timeout" not in gate["decisions"]:
                 continue

@@ -272,12 +272,15 @@ class ThreadsBase:
         return self._graphs[workflow]
 
     def context(self) -> RunContext:
+        settings = dict(self.settings)
+        if self._queue is not None:  # an open queue's notify targets serve the notify action
+            settings.setdefault("queue_config", getattr(self._queue, "config", None))
         return RunContext(
             db=self.db,
             artifacts=self.artifacts,
             model=self._model,
             clock=self._clock,
-            **self.settings,
+            **settings,
         )
 
     @staticmethod

@@ -47,3 +47,21 @@ class FabricatingModel(OfflineChatModel):
                 content=text, usage_metadata=message.usage_metadata
             )
         return result
+
+
+class ThinOutlineModel(OfflineChatModel):
+    """Plans outlines with a summary and a single body section (too thin for a brief) in its
+    first `thin_outlines` outline calls; later outlines are the offline model's own."""
+
+    thin_outlines: int = 99
+    _outlines: int = PrivateAttr(default=0)
+
+    def _outline(self, prompt: str) -> dict[str, Any]:
+        planned = super()._outline(prompt)
+        self._outlines += 1
+        if self._outlines > self.thin_outlines:
+            return planned
+        sections = planned["sections"]
+        summary = [s for s in sections if s["heading"].lower() == "summary"][:1]
+        body = [s for s in sections if s["heading"].lower() != "summary"][:1]
+        return {**planned, "sections": summary + body}

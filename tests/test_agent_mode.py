@@ -249,7 +249,7 @@ def test_step_budget_ends_research_with_the_sources_gathered(tmp_path: Path, cor
         assert done.status == "completed", done
         final = client.artifact(st.thread_id, "final")[1].decode()
         assert verify(final, _texts(corpus), gathered=set(values["gathered"])).ok
-    # two more calls reach the third source: the machine's path goes on to drafting
+    # two more calls reach the third source: the machine's path goes on to outlining
     with Lockstep(url, agent_max_tool_calls=10) as client:
         st = client.run("brief", topic=TOPIC, sources=[str(corpus)], research_mode="agent")
         assert st.status == "completed"

@@ -14,7 +14,7 @@ import pytest
 from lockstep import InvalidDecision, Lockstep, SourcesError, ThreadNotFound, ThreadStateError
 from lockstep.research.citations import verify
 from lockstep.research.corpus import load_corpus
-from tests.models import FabricatingModel
+from tests.models import FabricatingModel, ThinOutlineModel
 
 TOPIC = "Should Calder Bay cap and register short-term rentals?"
 
@@ -57,6 +57,20 @@ def test_brief_completes_with_verified_citations(db_url: str, corpus: Path) -> N
         path = _path(client, st.thread_id)
         assert path[0] == ("requested", "validated", "researching")
         assert path[-1] == ("verifying", "passed", "completed")
+        # the design card's four nodes, in order: research, outline, draft, verify
+        visited = [path[0][0]] + [p[2] for p in path]
+        runs = [s for n, s in enumerate(visited) if n == 0 or visited[n - 1] != s]
+        assert runs == [
+            "requested",
+            "researching",
+            "outlining",
+            "drafting",
+            "verifying",
+            "completed",
+        ]
+        assert ("researching", "sources_gathered", "outlining") in path
+        assert ("outlining", "outline_complete", "drafting") in path
+        assert ("drafting", "draft_complete", "verifying") in path
         # research checkpoints once per batch of 5 sources; drafting once per section
         batches = [p for p in path if p[0] == "researching"]
         report = client.artifacts.json(client.artifacts.latest(st.thread_id, "sources"))
@@ -185,6 +199,32 @@ def test_research_timeout_keeps_sources_and_asks(
             assert len(gathered) == 5
 
 
+def test_thin_outline_asks_for_research_once_then_a_person(db_url: str, corpus: Path) -> None:
+    """`needs_more_research` from outlining: one more research round (counted), then, the
+    rounds spent, the `human_input_needed` gate; `proceed` outlines with what was found."""
+    with Lockstep(db_url, model=ThinOutlineModel(thin_outlines=99)) as client:
+        st = client.run("brief", topic=TOPIC, sources=[str(corpus)])
+        assert st.status == "human_input_needed" and st.gate is not None
+        assert st.counters["research_rounds"] == 1
+        path = _path(client, st.thread_id)
+        asks = [p for p in path if p[1] == "needs_more_research"]
+        assert asks == [
+            ("outlining", "needs_more_research", "researching"),
+            ("outlining", "needs_more_research", "human_input_needed"),
+        ]
+        # the second research round ran between the two outlines
+        first, second = (path.index(a) for a in asks)
+        assert ("researching", "sources_gathered", "outlining") in path[first:second]
+        assert client.values(st.thread_id)["outline"] is None
+        st = client.resume(st.thread_id, "proceed", by="ana")
+        assert st.status == "completed", st
+        path = _path(client, st.thread_id)
+        at = path.index(("human_input_needed", "proceed", "outlining"))
+        assert path[at + 1] == ("outlining", "outline_complete", "drafting")
+        outline = client.artifacts.json(client.artifacts.latest(st.thread_id, "outline"))
+        assert len(outline["sections"]) == 2  # the thin outline, accepted by the person
+
+
 def test_failed_citations_are_revised(db_url: str, corpus: Path) -> None:
     with Lockstep(db_url, model=FabricatingModel(revisions_fabricated=0)) as client:
         st = client.run("brief", topic=TOPIC, sources=[str(corpus)])
@@ -257,7 +297,7 @@ def test_history_lists_checkpoints(db_url: str, corpus: Path) -> None:
         assert rows[0]["status"] == "completed" and rows[0]["next"] == []
         steps = [r["step"] for r in rows]
         assert steps == sorted(steps, reverse=True)
-        assert {"researching", "drafting", "verifying"} <= {r["status"] for r in rows}
+        assert {"researching", "outlining", "drafting", "verifying"} <= {r["status"] for r in rows}
 
 
 def test_usage_is_recorded_and_budget_exhaustion_reaches_human_review(
@@ -266,13 +306,19 @@ def test_usage_is_recorded_and_budget_exhaustion_reaches_human_review(
     with Lockstep(db_url) as client:
         st = client.run("brief", topic=TOPIC, sources=[str(corpus)])
         assert st.status == "completed"
-        drafting = st.usage["drafting"]
-        assert drafting["calls"] >= 4 and drafting["input_tokens"] > drafting["output_tokens"] > 0
-        assert set(st.usage) == {"drafting"}  # research and verification call no model
+        # the outline is one model call of its own step; drafting calls the model per section
+        outlining, drafting = st.usage["outlining"], st.usage["drafting"]
+        assert outlining["calls"] == 1
+        assert outlining["input_tokens"] > outlining["output_tokens"] > 0
+        assert drafting["calls"] >= 3 and drafting["input_tokens"] > 0
+        assert drafting["output_tokens"] > 0
+        # research and verification call no model
+        assert set(st.usage) == {"outlining", "drafting"}
         budget = st.total_tokens // 2
     with Lockstep(db_url, llm_tokens=budget) as client:
         st = client.run("brief", topic=TOPIC, sources=[str(corpus)])
         assert st.status == "human_review"
         assert ("drafting", "budget_exhausted", "human_review") in _path(client, st.thread_id)
+        assert ("outlining", "outline_complete", "drafting") in _path(client, st.thread_id)
         assert budget <= st.total_tokens < budget + 3000  # stopped at the first step past it
         assert st.gate["review"]["reason"] == "budget" and st.gate["review"]["usage"]

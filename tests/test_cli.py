@@ -185,6 +185,46 @@ def test_kill_9_during_drafting_then_resume(db: str, tmp_path: Path) -> None:
         assert sum(t["event"] == "section_written" for t in log) == len(outline["sections"])
 
 
+def test_kill_9_during_outlining_resumes_at_outlining(db: str, tmp_path: Path) -> None:
+    """A crash inside the outline's model call: the thread is still at `outlining`, resume
+    re-runs that step only (research is not repeated) and the outline is written once."""
+    env = {**os.environ, "LOCKSTEP_OFFLINE_DELAY": "3", "NO_COLOR": "1"}
+    command = [sys.executable, "-m", "lockstep", "run", "brief", "--topic", TOPIC]
+    command += ["--sources", str(CORPUS), "--thread-id", "o1", "--db", db]
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 120
+    with Lockstep(db) as watcher:
+        while time.monotonic() < deadline:
+            if watcher.db.thread("o1") is not None:
+                log = watcher.transitions("o1")
+                if log and log[-1]["to"] == "outlining":
+                    break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        else:
+            pytest.fail("the run never reached outlining")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL
+        crashed = watcher.status("o1")
+        assert crashed.status == "outlining", crashed
+        assert crashed.interrupted and crashed.next == ["outlining"], crashed
+        assert watcher.artifacts.latest("o1", "outline") is None  # killed inside the call
+        before = watcher.transitions("o1")
+
+    done = cli("resume", "o1", db=db)
+    assert "status  completed" in done.stdout
+    with Lockstep(db) as after:
+        log = after.transitions("o1")
+        assert log[: len(before)] == before  # nothing before outlining ran again
+        path = [(t["from"], t["event"], t["to"]) for t in log[len(before) :]]
+        assert path[0] == ("outlining", "outline_complete", "drafting")
+        assert path.count(("outlining", "outline_complete", "drafting")) == 1
+        assert after.artifacts.latest("o1", "outline").version == 1
+
+
 def test_diagram(tmp_path: Path) -> None:
     png = tmp_path / "brief.png"
     proc = cli("diagram", "brief", "--png", str(png))

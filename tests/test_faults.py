@@ -83,14 +83,24 @@ def test_exhausted_retries_take_the_declared_failure_transition(
         with Lockstep(db_url, model=get_chat_model("openai:fake-model")) as client:
             st = client.run("brief", topic=TOPIC, sources=[str(corpus)])
             assert st.status == "human_review" and st.gate is not None
-            assert st.error and "step 'drafting' failed after retries" in st.error
+            # the first model call is the outline's, in its own step
+            assert st.error and "step 'outlining' failed after retries" in st.error
             assert "503" in st.error
             path = [(t["from"], t["event"], t["to"]) for t in client.transitions(st.thread_id)]
-            assert path[-1] == ("drafting", "step_failed", "human_review")
+            assert path[-1] == ("outlining", "step_failed", "human_review")
             assert len(fake.log) == 4  # one request per attempt of the RetryPolicy
             assert client.artifacts.latest(st.thread_id, "sources") is not None  # work kept
+            assert client.artifacts.latest(st.thread_id, "outline") is None
             rows = [r for r in client.audit(st.thread_id) if r["kind"] == "transition"]
             assert rows[-1]["detail"]["event"] == "step_failed" and rows[-1]["detail"]["error"]
+            # the server recovers; with no outline yet, `revise` sends the thread back to
+            # outlining (not to drafting), and the run completes
+            fake.fault_rate = 0.0
+            st = client.resume(st.thread_id, "revise", comment="try again", by="ana")
+            assert st.status == "completed", st
+            path = [(t["from"], t["event"], t["to"]) for t in client.transitions(st.thread_id)]
+            assert ("human_review", "revise", "outlining") in path
+            assert path.count(("outlining", "outline_complete", "drafting")) == 1
 
 
 @pytest.mark.parametrize(

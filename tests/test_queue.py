@@ -432,7 +432,7 @@ def test_cancel_drops_the_llm_call_in_flight(qenv: QueueEnv, corpus: Path) -> No
     for an answer that, here, never comes."""
     from tests.fakeopenai import FakeOpenAI, serve
 
-    fake = FakeOpenAI(script=["hang"])  # drafting's first call (the outline) hangs
+    fake = FakeOpenAI(script=["hang"])  # the first call (outlining's) hangs
     with serve(fake) as base_url:
         qenv.env.update(
             LOCKSTEP_MODEL="openai:fake", OPENAI_BASE_URL=base_url, OPENAI_API_KEY="test"
@@ -450,7 +450,7 @@ def test_cancel_drops_the_llm_call_in_flight(qenv: QueueEnv, corpus: Path) -> No
     assert ended.status == "cancelled", odd_events(queue, [job.id])
     assert "LLM call in flight was dropped" in ended.events[-1]["detail"]["reason"]
     status = qenv.client.status(job.thread_id)
-    assert status.status == "drafting"  # the step did not finish: resumable from there
+    assert status.status == "outlining"  # the step did not finish: resumable from there
     assert status.total_tokens == 0
 
 

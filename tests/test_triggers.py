@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -180,8 +181,12 @@ def test_notify_needs_a_known_workflow_and_an_http_url() -> None:
         parse_config(good.replace("http://", "ftp://"), "cfg.yaml")
     with pytest.raises(ConfigError, match=r"cfg.yaml:3: workflow 'breif' has no module"):
         parse_config(good.replace("brief:", "breif:"), "cfg.yaml")
-    with pytest.raises(ConfigError, match=r"cfg.yaml:3: .*events.0"):
+    # an event name is checked against the job ends and the machine's own announcements
+    # (`notify` actions, session expiry): the brief's machine announces none
+    with pytest.raises(ConfigError, match=r"cfg.yaml:3: .*'exploded' is neither a job end"):
         parse_config(good.replace("[failed]", "[exploded]"), "cfg.yaml")
+    with pytest.raises(ConfigError, match=r"cfg.yaml:3: .*events.0: notify event 'no way'"):
+        parse_config(good.replace("[failed]", "['no way']"), "cfg.yaml")
 
 
 def test_example_configuration_declares_each_trigger_kind() -> None:
@@ -828,6 +833,104 @@ def test_notifications_retry_a_flaky_receiver_and_never_fail_the_job(tenv: Trigg
     assert [n["status"] for n in listed] == ["delivered", "failed"]
 
 
+def test_notify_action_announces_each_entry_once_across_a_crash(tenv: TriggerEnv) -> None:
+    """`on_enter: [notify]` queues through the notify outbox (the hook `lockstep.triggers`
+    registers), each target's `events` respected; the worker is killed right after the entry's
+    announcement committed, the step is re-run by another worker, and each receiver still gets
+    exactly one delivery per entry."""
+    only = Receiver(failures=0)  # asks for the entry only
+    every = Receiver(failures=1)  # default events: job ends and the machine's announcements
+    tenv.config_path.write_text(
+        "queue_system:\n  visibility_timeout: 2s\n  queues: {default: {}}\n"
+        "workflows:\n"
+        "  notified:\n"
+        "    module: tests.machines.notified\n"
+        "    notify:\n"
+        f"      - {{url: '{only.url}', events: [enter_working], base_delay: 100ms}}\n"
+        f"      - {{url: '{every.url}', base_delay: 100ms}}\n"
+    )
+    tenv.client = Lockstep(tenv.url, config=load_config(tenv.config_path))
+    queue = tenv.queue
+    marker = tenv.tmp / "kill"
+    tenv.env["KILL_MARKER"] = str(marker)
+    try:
+        job = queue.submit("notified", {"steps": 3})
+        first = tenv.worker()
+        tenv.wait("the first worker to be killed by `die`", lambda: first.poll() is not None)
+        assert first.returncode == -signal.SIGKILL
+        assert Path(f"{marker}.die-enter-working").exists()
+        # the announcement committed before the kill: queued for both targets, none sent yet
+        queued = notifications(queue, job.id)
+        assert [(n["event"], n["url"], n["status"]) for n in queued] == [
+            ("enter_working", only.url, "pending"),
+            ("enter_working", every.url, "pending"),
+        ]
+        tenv.worker("--with-scheduler")  # takes the job over once the lease lapses
+        tenv.wait("the job", tenv.all_final([job.id]))
+        tenv.wait(
+            "every notification delivered",
+            lambda: [n["status"] for n in notifications(queue, job.id)] == ["delivered"] * 4,
+        )
+    finally:
+        only.close()
+        every.close()
+    done = queue.get(job.id, events=True)
+    assert done.status == "succeeded"
+    starters = [e["detail"]["worker"] for e in done.events if e["kind"] == "started"]
+    assert len(starters) == 2 and starters[0] != starters[1]  # the step was re-run elsewhere
+
+    def delivered(receiver: Receiver) -> list[str]:
+        return [json.loads(body)["event"] for _, body, code in receiver.calls if code == 200]
+
+    assert delivered(only) == ["enter_working"]
+    assert sorted(delivered(every)) == ["completed", "enter_working", "finished"]
+    assert [code for _, _, code in every.calls].count(503) == 1  # retried by the outbox
+    entry = next(json.loads(b) for _, b, c in only.calls if c == 200)
+    assert (entry["thread_id"], entry["job_id"]) == (job.thread_id, job.id)
+    assert (entry["state"], entry["phase"], entry["workflow"]) == ("working", "enter", "notified")
+    actions = [r for r in tenv.client.audit(job.thread_id) if r["kind"] == "action"]
+    assert [(r["detail"]["action"], r["detail"]["state"]) for r in actions] == [
+        ("notify", "working"),
+        ("die", "working"),
+        ("notify(event=finished)", "done"),
+    ]
+
+
+def test_notify_events_are_checked_against_the_machine(tmp_path: Path) -> None:
+    """A target's `events` may name the machine's announcements; a typo is refused at load,
+    with the line and the closest known event."""
+    path = tmp_path / "lockstep.yaml"
+    path.write_text(
+        "workflows:\n"
+        "  notified:\n"
+        "    module: tests.machines.notified\n"
+        "    notify:\n"
+        "      - {url: 'http://127.0.0.1:9/x', events: [completed, enter_wroking]}\n"
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"lockstep.yaml:5: .*'enter_wroking'.*did you mean "
+        r"'enter_working'\?",
+    ):
+        load_config(path)
+    path.write_text(
+        "workflows:\n"
+        "  notified:\n"
+        "    module: tests.machines.notified\n"
+        "    notify: {url: 'http://127.0.0.1:9/x', events: [finished, session_expired]}\n"
+    )
+    with pytest.raises(ConfigError, match="'session_expired' is neither a job end"):
+        load_config(path)  # this machine declares no session timeout
+    path.write_text(
+        "workflows:\n"
+        "  notified:\n"
+        "    module: tests.machines.notified\n"
+        "    notify: {url: 'http://127.0.0.1:9/x', events: [finished, enter_working, failed]}\n"
+    )
+    (target,) = load_config(path).notify("notified")
+    assert target.wants("finished") and not target.wants("completed")
+
+
 def test_cli_refuses_a_bad_trigger_config_in_one_line(tenv: TriggerEnv) -> None:
     tenv.config_path.write_text(
         "workflows: {steps: steps}\n"
@@ -841,3 +944,61 @@ def test_cli_refuses_a_bad_trigger_config_in_one_line(tenv: TriggerEnv) -> None:
         assert "lockstep.yaml:4: triggers.nightly.cron: invalid cron expression '0 25 * * *'" in (
             proc.stderr
         )
+
+
+def test_scheduler_expires_a_session_while_the_thread_waits_at_a_gate(
+    db_url: str, tmp_path: Path
+) -> None:
+    """`timeouts.session` counts waiting time: the scheduler's sweep notices a run whose
+    session ran out at a gate (nothing else touches the thread), pauses it as
+    `session_expired`, notifies once through the outbox, and `resume` continues it."""
+    receiver = Receiver(failures=0)
+    path = tmp_path / "lockstep.yaml"
+    path.write_text(
+        "workflows:\n"
+        "  session_gate:\n"
+        "    module: tests.machines.session_gate\n"
+        f"    notify: {{url: '{receiver.url}', events: [session_expired]}}\n"
+    )
+    now = [datetime(2026, 1, 5, 9, 0, tzinfo=UTC)]
+    scheduler = Scheduler(db_url, config=load_config(path), clock=lambda: now[0])
+    try:
+        client = scheduler.client
+        st = client.run("session_gate", thread_id="s1")
+        assert st.status == "review" and st.gate is not None
+        assert st.gate["session_deadline"] == "2026-01-05T10:00:00+00:00"
+        now[0] += timedelta(minutes=59)  # still inside the hour
+        assert scheduler.tick().gates == []
+        assert client.status("s1").status == "review"
+        now[0] += timedelta(minutes=2)  # waiting pushed the run past its session
+        report = scheduler.tick()
+        assert report.gates == [
+            {
+                "thread_id": "s1",
+                "gate": "review",
+                "outcome": "session_expired",
+                "status": "session_expired",
+            }
+        ]
+        st = client.status("s1")
+        assert st.status == "session_expired" and st.gate is not None
+        assert st.gate["message"] == "Your request timed out. You can resume from where it stopped."
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not receiver.calls:
+            scheduler.tick()
+            time.sleep(0.05)
+        assert scheduler.tick().gates == []  # swept once: the paused thread is not expired again
+        assert [json.loads(body)["event"] for _, body, _ in receiver.calls] == ["session_expired"]
+        assert json.loads(receiver.calls[0][1])["thread_id"] == "s1"
+        # a person resumes: the session restarts now, so the gate waits again
+        st = client.resume("s1", by="ana")
+        assert st.status == "review" and st.gate is not None
+        assert st.gate["session_deadline"] > now[0].isoformat()
+        assert scheduler.tick().gates == []
+        st = client.resume("s1", "approve", by="ana")
+        assert st.status == "done"
+        assert [r["kind"] for r in client.audit("s1")].count("session_expired") == 1
+        assert len(receiver.calls) == 1
+    finally:
+        scheduler.close()
+        receiver.close()

@@ -105,7 +105,7 @@ def wait(what: str, check: Callable[[], bool], logs: Path, timeout: float = 240)
 
 @pytest.fixture
 def machines(tmp_path: Path) -> Iterator[tuple[FakeOpenAI, dict[str, Machine], Path]]:
-    # LLM calls 1 and 2 of drafting (the outline, section 1) are answered; call 3 hangs
+    # LLM calls 1 and 2 (the outline, then drafting's section 1) are answered; call 3 hangs
     fake = FakeOpenAI(script=["ok", "ok", "hang"])
     logs = tmp_path / "logs"
     logs.mkdir()

@@ -203,7 +203,8 @@ def print_status(st: ThreadStatus) -> None:
 
 
 def path_text(transitions: list[dict[str, str]]) -> str:
-    """`requested → researching ×3 → drafting ×9 → ...`: the states visited, runs collapsed."""
+    """`requested → researching ×3 → outlining → drafting ×8 → ...`: the states visited, runs
+    collapsed."""
     states: list[list[Any]] = []
     for t in transitions:
         if not states:

@@ -25,6 +25,7 @@ from lockstep.nodes.brief_gates import HANDLERS, REVIEWS
 from lockstep.nodes.context import RunContext
 from lockstep.nodes.drafting import drafting
 from lockstep.nodes.intake import intake
+from lockstep.nodes.outlining import aoutlining, outlining
 from lockstep.nodes.research import DEFAULT_ROUND_TIMEOUT, research
 from lockstep.nodes.verification import verifying
 from lockstep.source_limits import check_sources
@@ -49,11 +50,13 @@ NODES: dict[str, NodeFn] = {
     "requested": intake,
     "researching": partial(research, timeout=_round_limit("researching")),
     "agent_researching": partial(agent_research, timeout=_round_limit("agent_researching")),
+    "outlining": outlining,
     "drafting": drafting,
     "verifying": verifying,
 }
-ASYNC_NODES = {
-    "agent_researching": partial(aagent_research, timeout=_round_limit("agent_researching"))
+ASYNC_NODES: dict[str, Any] = {
+    "agent_researching": partial(aagent_research, timeout=_round_limit("agent_researching")),
+    "outlining": aoutlining,
 }
 """Steps with an async twin, bound in graphs driven with `astream` so that LangGraph's
 `TimeoutPolicy` can bound them (it cannot cancel a sync node)."""
@@ -69,12 +72,14 @@ def build_graph(
 
     `asynchronous=True` builds it for `astream` drivers: the agent research step runs its
     async twin under a `TimeoutPolicy` of the research time limit (`research_timeout` in the
-    client's `settings`, else the machine's declared `timeout`)."""
+    client's `settings`, else the machine's declared `timeout`), and outlining under its
+    declared `timeout`."""
     timeouts: dict[str, float] = {}
     if asynchronous:
         limit = (settings or {}).get("research_timeout")
         for name in ASYNC_NODES:
-            seconds = limit or MACHINE.states[name].timeout
+            research = name.endswith("researching")
+            seconds = (limit if research else None) or MACHINE.states[name].timeout
             if seconds:
                 timeouts[name] = float(seconds)
     builder = compile_machine(

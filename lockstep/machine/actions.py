@@ -23,13 +23,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lockstep.machine.spec import ActionCall
+from lockstep.machine.spec import ActionCall, Machine
 
 __all__ = [
+    "SESSION_EXPIRED_EVENT",
     "ActionFn",
     "ActionRun",
     "Notifier",
     "action_names",
+    "notify_event",
+    "notify_events",
     "on_notify",
     "register_action",
     "run_actions",
@@ -90,8 +93,34 @@ def _log(run: ActionRun) -> Mapping[str, Any]:
     return {"message": message}
 
 
+def notify_event(phase: str, state: str, args: Mapping[str, Any]) -> str:
+    """The event a `notify` action announces: its `event` argument, else `enter_<state>` /
+    `exit_<state>`."""
+    return str(args.get("event") or f"{phase}_{state}")
+
+
+SESSION_EXPIRED_EVENT = "session_expired"
+"""What an expired session (`timeouts.session`) announces through the same hook."""
+
+
+def notify_events(machine: Machine) -> list[str]:
+    """Every event `machine` can announce through the notify hook: its `notify` entry and
+    exit actions, and `session_expired` when it declares a session timeout. A `notify:`
+    target's `events` may name these besides the job ends."""
+    events = {
+        notify_event(phase, state.name, call.args)
+        for state in machine.states.values()
+        for phase, calls in (("enter", state.on_enter), ("exit", state.on_exit))
+        for call in calls
+        if call.name == "notify"
+    }
+    if machine.session_timeout or any(s.session_timeout for s in machine.states.values()):
+        events.add(SESSION_EXPIRED_EVENT)
+    return sorted(events)
+
+
 def _notify(run: ActionRun) -> Mapping[str, Any]:
-    event = str(run.args.get("event") or f"{run.phase}_{run.state}")
+    event = notify_event(run.phase, run.state, run.args)
     return {"event": event, "notifications": notify(run, event)}
 
 

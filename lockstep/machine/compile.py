@@ -219,6 +219,8 @@ def _gate_node(
                 # the session ran out while people were deciding: pause until resumed
                 pre = check_session(machine, name, state, runtime, expired=True)
                 state = {**state, **pre}
+                # the resumed session has its own deadline (the sweep reads it from here)
+                payload = {**payload, "session_deadline": session_deadline(machine, name, state)}
                 continue
             problem = decision_problem(payload, answer)
             if problem is None:

@@ -18,13 +18,13 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from lockstep.machine.actions import ActionRun, notify
+from lockstep.machine.actions import SESSION_EXPIRED_EVENT, ActionRun, notify
 from lockstep.machine.routing import clock_of, task_of, thread_id_of
 from lockstep.machine.spec import Machine
 
 __all__ = ["MESSAGE", "SESSION_EXPIRED", "check_session", "session_deadline"]
 
-SESSION_EXPIRED = "session_expired"
+SESSION_EXPIRED = SESSION_EXPIRED_EVENT
 MESSAGE = "Your request timed out. You can resume from where it stopped."
 RESUME = "resume"
 

@@ -126,6 +126,12 @@ class RunContext:
     user: str | None = None
     """Who the run is for (a job's submitter), the key of `scope: user` limits."""
     workflow: str | None = None
+    job_id: str | None = None
+    """The job a worker runs this step for (set by workers); None outside the queue."""
+    queue_config: Any = None
+    """The queue's configuration (a `QueueConfig`, set by workers and by clients whose queue
+    is open): where the `notify` action and session expiry find the workflow's `notify:`
+    targets. None: those notifications have nowhere to go and are not queued."""
     cancel: threading.Event | None = None
     """Set by a worker when the job is cancelled: an LLM call in flight is dropped
     (`CallCancelled`). None outside workers: calls are plain `invoke`."""

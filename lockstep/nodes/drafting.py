@@ -1,4 +1,5 @@
-"""The `drafting` step: outline first (its own artifact), one section per step, then assemble.
+"""The `drafting` step: one section of the outline (written by `outlining`) per step, then
+assemble them into the draft.
 
 A revision (after a failed verification or a reviewer's `revise`) is a single step that hands
 the draft and the verification report to the reviser. Every model call goes through the
@@ -13,7 +14,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from lockstep.agents.faults import TransientError
-from lockstep.agents.prompts import OUTLINE, REVISE, SECTION, Outline, format_evidence
+from lockstep.agents.prompts import REVISE, SECTION, format_evidence
 from lockstep.nodes.context import RunContext, context_of, thread_of
 from lockstep.research.checking import brief_titles
 from lockstep.research.citations import normalise_ws, parse_citations
@@ -24,9 +25,6 @@ from lockstep.state.brief import BriefState
 from lockstep.state.machine import refs
 
 __all__ = ["assemble", "drafting", "evidence_items", "evidence_titles"]
-
-MIN_BODY_SECTIONS = 2
-"""An outline with fewer evidence-backed sections (besides the summary) asks for more research."""
 
 _DEFINITION = re.compile(r"^\[\^([^\]\s]+)\]:")
 _MARKER = MARKER
@@ -76,40 +74,13 @@ def drafting(state: BriefState, runtime: Runtime[Any]) -> dict[str, Any]:
     if state.get("needs_revision") and state.get("draft"):
         return _revise(state, ctx, thread_of(runtime))
     outline_ref = state.get("outline")
-    if not outline_ref:
-        return _plan(state, ctx, thread_of(runtime))
+    if not outline_ref:  # the machine enters drafting only from outlining or with a draft
+        raise RuntimeError("drafting needs an outline: the outlining step writes it first")
     outline = ctx.artifacts.json(outline_ref)
     done = state.get("sections") or []
     if len(done) < len(outline["sections"]):
         return _write_section(state, ctx, thread_of(runtime), outline, len(done))
     return _assemble(state, ctx, thread_of(runtime), outline)
-
-
-def _plan(state: BriefState, ctx: RunContext, thread: str) -> dict[str, Any]:
-    evidence = evidence_items(ctx, state)
-    messages = OUTLINE.format_messages(topic=state["topic"], evidence=format_evidence(evidence))
-    planned = ctx.structured(Outline, messages)
-    known = {e["id"] for e in evidence}
-    sections = []
-    for section in planned.sections:
-        ids = [i for i in dict.fromkeys(section.evidence) if i in known]
-        if ids:
-            sections.append({**section.model_dump(), "evidence": ids})
-    outline = {"title": planned.title or f"Policy brief: {state['topic']}", "sections": sections}
-    ref = ctx.artifacts.put(
-        thread, "outline", outline, step="drafting", inputs=refs(state.get("research"))
-    )
-    body = [s for s in sections if s["heading"].lower() != "summary"]
-    if len(body) < MIN_BODY_SECTIONS and not state.get("proceed_anyway"):
-        return {
-            "event": "needs_more_research",
-            "outline": None,
-            "research_queue": None,
-            "agent": None,
-            "extra_queries": [f"{s['heading']} {s['purpose']}" for s in sections]
-            or [f"{state['topic']} evidence data"],
-        }
-    return {"event": "outlined", "outline": ref, "sections": []}
 
 
 def _write_section(

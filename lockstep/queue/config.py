@@ -33,6 +33,7 @@ file and line of the offending entry.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 from collections.abc import Mapping
@@ -42,8 +43,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from lockstep.errors import ConfigError
+from lockstep.machine.actions import notify_events
 from lockstep.machine.spec import Machine, load_yaml, parse_duration
 from lockstep.queue.trigger_config import (
+    JOB_EVENTS,
     TRIGGER_TYPES,
     ApprovalTrigger,
     CompletionTrigger,
@@ -385,6 +388,9 @@ def parse_config(text: str, source: str) -> QueueConfig:
                     f"workflow ({', '.join(sorted(WORKFLOWS))}): add module: <importable name>"
                 )
 
+    for name, decl in config.workflows.items():
+        _check_notify_events(name, decl.notify, _machine_of(name, config), raw, source)
+
     def trigger_at(name: str) -> str:
         line = _line_of(raw, ("triggers", name))
         return f"{source}:{line}" if line else source
@@ -397,6 +403,29 @@ def parse_config(text: str, source: str) -> QueueConfig:
         where=trigger_at,
     )
     return config
+
+
+def _check_notify_events(
+    name: str, targets: list[NotifyDecl], machine: Machine | None, raw: Any, source: str
+) -> None:
+    """Every event a `notify:` target names is a job end or one the machine announces (its
+    `notify` entry/exit actions, `session_expired`), so a typo is an error at load."""
+    if machine is None:
+        return
+    known = [*JOB_EVENTS, *notify_events(machine)]
+    for i, target in enumerate(targets):
+        for event in target.events:
+            if event in known:
+                continue
+            line = _line_of(raw, ("workflows", name, "notify", i)) or _line_of(
+                raw, ("workflows", name)
+            )
+            close = difflib.get_close_matches(event, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"{source}:{line}: workflow {name!r}: notify event {event!r} is neither a job "
+                f"end nor announced by its machine (known: {', '.join(known)}){hint}"
+            )
 
 
 def _machine_of(name: str, config: QueueConfig) -> Machine | None:

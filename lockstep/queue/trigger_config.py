@@ -38,8 +38,9 @@ the file and line of the offending trigger.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -65,7 +66,25 @@ __all__ = [
 
 TRIGGER_TYPES = ("webhook", "schedule", "human_approval", "workflow_complete")
 NotifyEvent = Literal["completed", "waiting_human", "failed", "timed_out", "cancelled"]
-"""What a workflow's `notify:` can announce; each is a job ending (or stopping at a gate)."""
+"""What a workflow's `notify:` can announce of its jobs: each is a job ending (or stopping at
+a gate)."""
+JOB_EVENTS: tuple[str, ...] = get_args(NotifyEvent)
+_MACHINE_EVENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
+def _notify_event(value: Any) -> Any:
+    """A job end, or an event the workflow's machine announces (its `notify` entry/exit
+    actions, `session_expired`): checked against the machine when the configuration loads."""
+    if isinstance(value, str) and (value in JOB_EVENTS or _MACHINE_EVENT.fullmatch(value)):
+        return value
+    raise ValueError(
+        f"notify event {value!r}: use one of {', '.join(JOB_EVENTS)}, or an event the "
+        "workflow's machine announces (enter_<state>, exit_<state>, session_expired, or a "
+        "notify action's event)"
+    )
+
+
+NotifyEventName = Annotated[str, BeforeValidator(_notify_event)]
 
 
 Duration = Annotated[float, BeforeValidator(lambda v: parse_duration(v))]
@@ -212,7 +231,7 @@ TriggerDecl = Annotated[
 ]
 
 
-def _default_events() -> list[NotifyEvent]:
+def _default_events() -> list[str]:
     return ["completed", "waiting_human", "failed", "timed_out"]
 
 
@@ -228,8 +247,19 @@ class NotifyDecl(_Strict):
 
     url: Annotated[str, BeforeValidator(_url)]
     """Where the JSON event is POSTed (http or https)."""
-    events: list[NotifyEvent] = Field(default_factory=_default_events)
-    """Which ends to announce: completed, waiting_human, failed, timed_out, cancelled."""
+    events: list[NotifyEventName] = Field(default_factory=_default_events)
+    """Which events to announce: job ends (completed, waiting_human, failed, timed_out,
+    cancelled) and the machine's own (its `notify` entry/exit actions, `enter_<state>` unless
+    they name an event, and `session_expired`). Left out: the four job ends above, plus every
+    event the machine's `notify` actions and session timeout announce."""
+
+    def wants(self, event: str) -> bool:
+        """Whether this target announces `event`: listed in `events`, or, when `events` was
+        left out, any event the machine announces (the machine's `notify` asked for it)."""
+        return event in self.events or (
+            "events" not in self.model_fields_set and event not in JOB_EVENTS
+        )
+
     secret_env: Annotated[str, BeforeValidator(_secret_env)] | None = None
     """Signs the body like inbound webhooks; unset sends it unsigned."""
     max_attempts: int = Field(default=8, ge=1)

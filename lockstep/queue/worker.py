@@ -216,6 +216,7 @@ class Worker:
             client.close()
             raise
         client.settings["limiter"] = RateLimiter(client.db, self.config.limits("call"))
+        client.settings["queue_config"] = self.config  # the notify action's targets
         return client, JobQueue(client.db, self.config, client=client)
 
     def _slot(self) -> None:
@@ -363,7 +364,9 @@ class Worker:
 
     def _attempt(self, client: Lockstep, queue: JobQueue, job: Job, run: _Running) -> None:
         """Drive the job's thread from its last checkpoint and record how it ended."""
-        client.settings.update(user=job.user_name, workflow=job.workflow, cancel=run.cancel)
+        client.settings.update(
+            user=job.user_name, workflow=job.workflow, cancel=run.cancel, job_id=job.id
+        )
         tokens_before = 0
         try:
             if client.db.thread(job.thread_id) is not None:

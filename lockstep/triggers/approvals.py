@@ -101,8 +101,10 @@ def sweep_deadlines(
     client: Lockstep, queue: JobQueue, *, now: datetime, by: str = "scheduler"
 ) -> list[dict[str, Any]]:
     """Answer every gate past its deadline with its timeout decision, queueing the
-    continuation; gates someone answered first are skipped, never answered twice."""
-    outcomes: list[dict[str, Any]] = []
+    continuation; gates someone answered first are skipped, never answered twice. First,
+    threads whose session (`timeouts.session`) ran out while waiting are paused
+    (`Lockstep.expire_sessions`)."""
+    outcomes: list[dict[str, Any]] = list(client.expire_sessions(by=by))
     for row in client.db.threads():
         try:
             status = client.status(row["thread_id"])

@@ -1,11 +1,16 @@
 """Outbound notifications: a workflow's `notify:` targets get a signed JSON POST when its jobs
-complete, wait at a gate, fail, time out or are cancelled.
+complete, wait at a gate, fail, time out or are cancelled, and when its machine announces an
+event: a `notify` entry or exit action (`on_enter: [notify]`), or an expired session.
 
 Where deliveries run, and why:
 
 - **Queued with the job's end.** `enqueue` writes one `lockstep_notifications` row per target
   inside the transaction that ends the job (an outbox): a crash right after the end loses no
   notification, and an end that was not written (a lost lease) sends none.
+- **Queued with the machine's action.** `action_notify` is the hook the `notify` action calls
+  (`lockstep.machine.actions.on_notify`, registered when `lockstep.triggers` is imported): it
+  writes the rows inside the action's own transaction, with the action's exactly-once claim,
+  so a step re-run after a crash finds the claim and queues nothing again.
 - **Sent by the scheduler**, on a thread of its own (`deliver_due`), never by the worker's
   job slot and never inside a database transaction: a slow or dead receiver holds no lock,
   delays no job and cannot fail a workflow. Any number of schedulers may drain the outbox; a
@@ -30,10 +35,12 @@ from typing import Any
 
 import httpx
 
+from lockstep.machine.actions import ActionRun
+from lockstep.queue.clock import db_now
 from lockstep.queue.store import Job, JobQueue, backoff, iso
 from lockstep.triggers.signing import signature_headers
 
-__all__ = ["deliver", "deliver_due", "enqueue", "notifications"]
+__all__ = ["action_notify", "deliver", "deliver_due", "enqueue", "notifications"]
 
 LEASE = 30.0
 """Seconds a sender holds a notification beyond its attempt's timeout."""
@@ -60,26 +67,87 @@ def enqueue(queue: JobQueue, job: Job, event: str, previous: dict[str, Any]) -> 
             "artifacts": previous.get("artifacts") or {},
             "at": iso(now),
         }
-        queue.db.execute(
-            "INSERT INTO lockstep_notifications (id, workflow, job_id, event, url, secret_env, "
-            "payload, status, max_attempts, base_delay, max_delay, timeout, next_at, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
-            (
-                note_id,
-                job.workflow,
-                job.id,
-                event,
-                target.url,
-                target.secret_env,
-                json.dumps(payload, default=str),
-                target.max_attempts,
-                target.base_delay,
-                target.max_delay,
-                target.timeout,
-                now,
-                now,
-            ),
-        )
+        _insert(queue.db, note_id, job.workflow, job.id, event, target, payload, now)
+        ids.append(note_id)
+    return ids
+
+
+def _insert(
+    db: Any,
+    note_id: str,
+    workflow: str,
+    job_id: str,
+    event: str,
+    target: Any,
+    payload: dict[str, Any],
+    now: float,
+) -> None:
+    db.execute(
+        "INSERT INTO lockstep_notifications (id, workflow, job_id, event, url, secret_env, "
+        "payload, status, max_attempts, base_delay, max_delay, timeout, next_at, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
+        (
+            note_id,
+            workflow,
+            job_id,
+            event,
+            target.url,
+            target.secret_env,
+            json.dumps(payload, default=str),
+            target.max_attempts,
+            target.base_delay,
+            target.max_delay,
+            target.timeout,
+            now,
+            now,
+        ),
+    )
+
+
+def _job_of(db: Any, thread_id: str) -> str:
+    """The newest job driving `thread_id` (a thread run by a plain client has none: '')."""
+    rows = db.query(
+        "SELECT id FROM lockstep_jobs WHERE thread_id = ? ORDER BY seq DESC LIMIT 1",
+        (thread_id,),
+    )
+    return str(rows[0]["id"]) if rows else ""
+
+
+def action_notify(run: ActionRun, event: str) -> list[str]:
+    """Queue `event`, announced by the machine (a `notify` entry/exit action, an expired
+    session), for every notify target of the run's workflow that wants it (`NotifyDecl.wants`);
+    returns the notification ids. Runs inside the action's transaction (`run_actions`), so the
+    rows commit with its exactly-once claim. A run without the queue's configuration in its
+    context (`RunContext.queue_config`) or without a database queues nothing."""
+    ctx = run.context
+    config = getattr(ctx, "queue_config", None)
+    db = getattr(ctx, "db", None)
+    if config is None or db is None or not hasattr(db, "execute"):
+        return []
+    targets = [t for t in config.notify(run.workflow) if t.wants(event)]
+    if not targets:
+        return []
+    job_id = getattr(ctx, "job_id", None) or _job_of(db, run.thread_id)
+    now = db_now(db)
+    ids = []
+    for target in targets:
+        note_id = uuid.uuid4().hex[:16]
+        payload = {
+            "id": note_id,
+            "event": event,
+            "workflow": run.workflow,
+            "job_id": job_id or None,
+            "thread_id": run.thread_id,
+            "status": str(run.values.get("status") or run.state),
+            "state": run.state,
+            "phase": run.phase,
+            "transition": dict(run.transition),
+            "outcome": None,
+            "error": run.values.get("error"),
+            "artifacts": {},
+            "at": iso(now),
+        }
+        _insert(db, note_id, run.workflow, job_id, event, target, payload, now)
         ids.append(note_id)
     return ids
 
