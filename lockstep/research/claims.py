@@ -131,9 +131,14 @@ def is_claim(sentence: str) -> bool:
     return not plain.endswith(":") and len(content_words(plain)) >= 3
 
 
-def body_sentences(paragraph: str) -> list[str]:
-    """The sentences of a body paragraph; a sentence's trailing footnote markers stay on it."""
+def body_sentences(paragraph: str, names: Iterable[str] = ()) -> list[str]:
+    """The sentences of a body paragraph; a sentence's trailing footnote markers stay on it.
+    Quoted passages and the sources' `names` (titles, file names) are not split: a plain-text
+    title that is itself a sentence ("This package contains the GNU find programs.") or holds
+    a URL is one name, not a sentence boundary."""
     masked = _QUOTED.sub(lambda m: "“" + "x" * (len(m.group(0)) - 2) + "”", paragraph)
+    for name in sorted({n for n in names if n.strip()}, key=lambda n: (-len(n), n)):
+        masked = masked.replace(name, "x" * len(name))
     spans = split_sentences(masked)
     out: list[str] = []
     for start, end in spans:
