@@ -35,12 +35,11 @@ __all__ = [
 MARKER = re.compile(r"(?<!\\)\[\^([^\]\s\\]+)\](?!:)")
 """A footnote marker `[^n]` (an escaped `\\[^n\\]` from source text is not one)."""
 
-SUPPORT_THRESHOLD = 0.6
+SUPPORT_THRESHOLD = 0.6  # measured: benchmarks/support_threshold.py, BENCHMARKS.md
 """Least share of a cited sentence's content words found in its quotes (the cited sources'
-titles and file names are taken out first). Provisional: set by hand so that the offline
-writer's sentences (which carry their quotes) pass and the issue's invented claims pinned on
-a valid footnote fail (tests/test_citations.py). It has not yet been measured on briefs over
-the sample corpus, the licence texts and the package docs."""
+titles and file names are taken out first). Measured on 7 offline briefs (sample corpus,
+licence texts, package docs): every correct claim scored 1.00, every claim moved onto another
+source's footnote at most 0.50 (median 0.09)."""
 
 ATTRIBUTION_WORDS = frozenset(
     _split("""according reports report reported notes note noted states stated says said writes
