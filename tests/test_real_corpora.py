@@ -188,3 +188,12 @@ def test_spelling_variants_of_a_topic_word_find_the_folder(tmp_path: Path) -> No
         range(6)
     )
     assert relevant(ranker, "Should harbour ferries be free for licence holders?") == {}
+
+
+@pytest.mark.parametrize("mode", ["locked", "agent"])
+def test_sample_corpus_brief_has_the_same_properties(tmp_path: Path, mode: str) -> None:
+    status, final = _run(f"sqlite:///{tmp_path / 'db.sqlite'}", TOPIC, CORPUS, mode)
+    assert status == "completed"
+    headings, problems = _brief_properties(final)
+    assert not problems and len(headings) >= 3
+    assert not any(h.strip("() ").isdigit() or h.endswith(tuple("0123456789")) for h in headings)

@@ -126,7 +126,8 @@ def plan(topic: str, evidence: Sequence[dict[str, str]]) -> dict[str, Any]:
     # in American-spelled sources) are in every quote, so they head nothing
     topic_terms = set(topic_terms_of(topic, {t for ts in tokens for t in ts}))
     topic_terms |= set(tokenize([topic])[0])
-    terms = [set(t) - topic_terms - _function_stems() for t in tokens]
+    # a bare number ("2024") heads nothing: the synthesis sets figures side by side instead
+    terms = [{x for x in t if not x.isdigit()} - topic_terms - _function_stems() for t in tokens]
     free = list(range(len(items)))
     sections: list[dict[str, Any]] = []
 
