@@ -128,7 +128,9 @@ class _Step:
             step=STATE,
             inputs=[self.update["research"]],
         )
-        enough = len(self.desk.report["sources"]) >= self.ctx.min_sources
+        on_topic = self.desk.on_topic()
+        found = [s for s in self.desk.report["sources"] if s["key"] in on_topic]
+        enough = len(found) >= self.ctx.min_sources
         return self.result("sources_gathered" if enough else "insufficient_sources")
 
     def result(self, event: str) -> dict[str, Any]:

@@ -351,7 +351,8 @@ def _check_body(
                 )
             )
             continue
-        for sentence in body_sentences(text):
+        names = {n for c in sound for n in _names(c.source, titles)}
+        for sentence in body_sentences(text, names):
             failures += _check_sentence(sentence, line, by_label, titles)
     return failures, len(paragraphs)
 
@@ -361,7 +362,10 @@ def _check_sentence(
 ) -> list[Failure]:
     cited = [by_label[label] for label in MARKER.findall(sentence) if label in by_label]
     plain = unescape_markdown(MARKER.sub("", sentence))
-    for name in {n for c in cited for n in _names(c.source, titles)}:
+    # longest first across every cited source: a shared title that names other files
+    # ("X, title shared with a-2.txt") goes whole before a shorter name inside it does
+    names = {n for c in cited for n in _names(c.source, titles)}
+    for name in sorted(names, key=lambda n: (-len(n), n)):
         plain = plain.replace(name, " ")
     if not cited:
         if MARKER.search(sentence) or not is_claim(plain):

@@ -52,6 +52,22 @@ _UNDERLINE = re.compile(r"\s*([=\-~*#_^+])\1{2,}\s*")
 _LETTER = re.compile(r"[^\W\d_]")
 
 
+_TITLE_WORDS = 16
+"""Longest first line of a plain-text file taken as its title, in words."""
+
+
+def _title_like(line: str) -> bool:
+    """A plain-text first line that reads as a title: short, not a sentence (no closing full
+    stop, question mark or comma), no URL. Else the file is titled by its name: a README that
+    opens with "This package contains the GNU find programs." or a copyright file that opens
+    with "Format: https://..." has no title."""
+    return (
+        len(line.split()) <= _TITLE_WORDS
+        and "://" not in line
+        and not line.endswith((".", "!", "?", ",", ";"))
+    )
+
+
 def _title(path: Path, text: str) -> str:
     """A markdown file's first `#` heading (or setext heading); a text file's first line with
     letters in it (its `=====` underline is not a title). Else the file name."""
@@ -62,7 +78,8 @@ def _title(path: Path, text: str) -> str:
         if not stripped or _UNDERLINE.fullmatch(stripped) or not _LETTER.search(stripped):
             continue
         if not markdown:
-            return " ".join(stripped.strip("#*=_-~ ").split()) or stripped
+            line = " ".join(stripped.strip("#*=_-~ ").split()) or stripped
+            return line if _title_like(line) else path.stem.replace("-", " ").replace("_", " ")
         if stripped.startswith("# "):
             return stripped[2:].strip().strip("#").strip()
         nxt = lines[row + 1].strip() if row + 1 < len(lines) else ""

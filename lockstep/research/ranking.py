@@ -12,7 +12,7 @@ import shutil
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import bm25s
@@ -59,10 +59,20 @@ class Ranker:
             self._model.index(tokenize(texts), show_progress=False)
 
     def rank(self, query: str, k: int | None = None) -> list[tuple[int, float]]:
+        return self.rank_terms(tokenize([query])[0], k)
+
+    @property
+    def vocabulary(self) -> Collection[str]:
+        """The index's terms (stemmed tokens)."""
+        return self._model.vocab_dict.keys() if self._model is not None else ()
+
+    def rank_terms(self, tokens: Sequence[str], k: int | None = None) -> list[tuple[int, float]]:
+        """`rank` for a query already tokenised by `tokenize` (its stems are not stemmed
+        again: "choos", the stem of "choose", would become "choo" and match nothing)."""
         if self._model is None:
             return []
         vocab = self._model.vocab_dict
-        terms = [t for t in tokenize([query])[0] if t in vocab]
+        terms = [t for t in tokens if t in vocab]
         if not terms:
             return []
         scores = self._model.get_scores(terms)

@@ -53,10 +53,10 @@ def _plan(
     return rewrite, drop, texts
 
 
-def _keep(text: str, drop: set[str], texts: set[str]) -> str:
+def _keep(text: str, drop: set[str], texts: set[str], names: set[str]) -> str:
     kept = [
         s
-        for s in body_sentences(text)
+        for s in body_sentences(text, names)
         if not (set(MARKER.findall(s)) & drop) and normalise_ws(s) not in texts
     ]
     return " ".join(kept)
@@ -65,6 +65,13 @@ def _keep(text: str, drop: set[str], texts: set[str]) -> str:
 def revise(draft: str, report: Mapping[str, Any], evidence: Sequence[Mapping[str, str]]) -> str:
     """`draft` with the failures of `report` repaired or removed."""
     rewrite, drop, texts = _plan(draft, report, evidence)
+    # split sentences as the verifier does: a source's title or file name is never a boundary
+    names = {
+        n
+        for item in evidence
+        for name in (item["title"], item["source"])
+        for n in (name, escape_markdown(name))
+    }
     lines = [rewrite.get(i, line) for i, line in enumerate(draft.splitlines())]
     out: list[str] = []
     for block in "\n".join(lines).split("\n\n"):
@@ -83,7 +90,7 @@ def revise(draft: str, report: Mapping[str, Any], evidence: Sequence[Mapping[str
         for line in stripped.splitlines() if _ITEM.match(stripped) else [stripped]:
             marker = _ITEM.match(line)
             head = marker.group(0) if marker else ""
-            kept = _keep(line[len(head) :], drop, texts)
+            kept = _keep(line[len(head) :], drop, texts, names)
             if kept and MARKER.search(kept):
                 items.append(head + kept)
         if items:

@@ -25,6 +25,7 @@ from lockstep.errors import SourcesError
 from lockstep.research.corpus import Document, load_corpus, read_document, source_key
 from lockstep.research.quotes import normalise_ws, sentences
 from lockstep.research.ranking import index_for, rank_quotes
+from lockstep.research.relevance import duplicate_of, relevant
 
 __all__ = [
     "TOOL_NAMES",
@@ -88,6 +89,7 @@ class ResearchDesk:
     """Where corpus indexes are kept across processes (`RunContext.index_cache`)."""
     _docs: dict[str, tuple[str, Document]] | None = None
     _topic_scores: dict[str, float] | None = None
+    _relevant: set[str] | None = None
 
     @property
     def docs(self) -> dict[str, tuple[str, Document]]:
@@ -175,6 +177,15 @@ class ResearchDesk:
             return f'<quotes doc_id="{key}">\nno sentence matches; try other words\n</quotes>'
         source = self._source(key)
         if source is None:
+            copy = self._copy_of(doc)
+            if copy is not None:  # as locked research does: a copy adds no evidence
+                if not any(s["key"] == key for s in self.report["skipped"]):
+                    self.report["skipped"].append({"key": key, "reason": f"a copy of {copy}"})
+                    self.changed = True
+                return (
+                    f'<quotes doc_id="{key}">\nnothing kept: this document is a copy of '
+                    f"{copy}, whose evidence is already kept\n</quotes>"
+                )
             source = {
                 "key": key,
                 "root": str(root),
@@ -203,6 +214,26 @@ class ResearchDesk:
             f"{len(new)} new, {len(source['quotes'])} kept from this document; "
             f"{len(self.report['sources'])} documents have evidence."
         )
+
+    def on_topic(self) -> set[str]:
+        """Keys of the documents relevant to the topic, by the threshold locked research
+        uses (`relevance.relevant`). The agent may keep evidence from others (its own
+        queries may reach further), but only these count towards the round's minimum, so an
+        off-topic folder ends the round at the too-few-sources gate in both modes."""
+        if self._relevant is None:
+            keys = list(self.docs)
+            texts = tuple(f"{self.docs[k][1].title}\n{self.docs[k][1].text}" for k in keys)
+            ranker = index_for(texts, self.index_cache)
+            self._relevant = {keys[i] for i in relevant(ranker, self.topic)}
+        return self._relevant
+
+    def _copy_of(self, doc: Document) -> str | None:
+        """The key of a source with evidence that `doc` copies (sha256 or near-duplicate)."""
+        kept = [
+            (s["key"], s["sha256"], self.blobs.get(s["sha256"]).decode("utf-8"))
+            for s in self.report["sources"]
+        ]
+        return duplicate_of(doc.text, doc.sha256, kept)
 
     def done(self, reason: str) -> str:
         """End research."""

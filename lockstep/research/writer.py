@@ -16,13 +16,16 @@ import itertools
 import re
 from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
+from bm25s.stopwords import STOPWORDS_EN_PLUS
 from rapidfuzz import fuzz
 
 from lockstep.research.claims import numbers
 from lockstep.research.escape import escape_markdown
 from lockstep.research.ranking import Ranker, tokenize
+from lockstep.research.relevance import topic_terms as topic_terms_of
 
 __all__ = ["OPTIONS", "SUMMARY", "dedupe_quotes", "plan", "section"]
 
@@ -62,16 +65,53 @@ def _stance(quote: str) -> str:
     return "differs" if _CONTRA.search(quote) else "agrees"
 
 
-def _heading(term: str, quotes: list[str], topic_terms: set[str]) -> str:
-    """The commonest two-word phrase of the quotes that holds `term`, else the term."""
+_FUNCTION_WORDS = frozenset(STOPWORDS_EN_PLUS) | frozenset(
+    re.findall(
+        r"\S+",
+        # modal verbs, quantifiers and numerals
+        "may might must shall can could would should also one two any every whether "
+        # prepositions and conjunctions NLTK's list lacks, and legal-register adverbs
+        "without within upon unless including include includes included across along "
+        "among amongst toward towards via per except however therefore thus hence "
+        "thereof therein thereto hereby herein hereunder whereas whereby either neither "
+        "yet still already another",
+    )
+)
+"""Words that head nothing: the ranking tokenizer keeps most of them (its stopword list is
+33 words), so "you" and "may" would otherwise be the commonest terms of a licence's quotes."""
+
+
+@lru_cache(maxsize=1)
+def _function_stems() -> frozenset[str]:
+    return frozenset(t for ts in tokenize(sorted(_FUNCTION_WORDS)) for t in ts)
+
+
+def _stems(quotes: list[str]) -> dict[str, list[str]]:
+    """Each lower-cased word of the quotes → its tokens (empty for a function word)."""
+    words = sorted({w.lower() for q in quotes for w in _WORD.findall(q)})
+    tokens = tokenize(words) if words else []
+    return {w: [] if w in _FUNCTION_WORDS else t for w, t in zip(words, tokens, strict=True)}
+
+
+def _heading(term: str, quotes: list[str], used: set[str]) -> str:
+    """The commonest two-word phrase of the quotes that holds `term` (said at least twice),
+    else the term's commonest word (a heading shows words, not stems: "licence", not
+    "licenc"); never a heading already `used` (lower-cased)."""
+    stems = _stems(quotes)
     pairs: Counter[str] = Counter()
+    words: Counter[str] = Counter()
     for quote in quotes:
-        words = [w.lower() for w in _WORD.findall(quote)]
-        for a, b in itertools.pairwise(words):
-            holds = term in a.split("-") or term in b.split("-")
-            if holds and tokenize([a])[0] and tokenize([b])[0]:
+        lowered = [w.lower() for w in _WORD.findall(quote)]
+        words.update(w for w in lowered if term in stems[w])
+        for a, b in itertools.pairwise(lowered):
+            if (term in stems[a] or term in stems[b]) and stems[a] and stems[b]:
                 pairs[f"{a} {b}"] += 1
-    phrase = next((p for p, n in pairs.most_common() if n >= 2), term)
+    word = words.most_common(1)[0][0] if words else term
+    candidates = [p for p, n in pairs.most_common() if n >= 2] + [word]
+    candidates += [p for p, _ in pairs.most_common()] + [f"more on {word}"]
+    phrase = next((c for c in candidates if c not in used), None)
+    if phrase is None:
+        phrase = next(f"{word} ({n})" for n in itertools.count(2) if f"{word} ({n})" not in used)
     return phrase[:1].upper() + phrase[1:]
 
 
@@ -81,8 +121,13 @@ def plan(topic: str, evidence: Sequence[dict[str, str]]) -> dict[str, Any]:
     items = dedupe_quotes(evidence)
     if not items:
         return {"title": title, "sections": []}
-    topic_terms = set(tokenize([topic])[0])
-    terms = [set(t) - topic_terms for t in tokenize([e["quote"] for e in items])]
+    tokens = tokenize([e["quote"] for e in items])
+    # the topic's own terms (in the evidence's spelling: "licence" in the topic is "license"
+    # in American-spelled sources) are in every quote, so they head nothing
+    topic_terms = set(topic_terms_of(topic, {t for ts in tokens for t in ts}))
+    topic_terms |= set(tokenize([topic])[0])
+    # a bare number ("2024") heads nothing: the synthesis sets figures side by side instead
+    terms = [{x for x in t if not x.isdigit()} - topic_terms - _function_stems() for t in tokens]
     free = list(range(len(items)))
     sections: list[dict[str, Any]] = []
 
@@ -115,9 +160,8 @@ def plan(topic: str, evidence: Sequence[dict[str, str]]) -> dict[str, Any]:
             break
         term = best[0]
         chosen = take([i for i in free if term in terms[i]])
-        heading = _heading(term, [items[i]["quote"] for i in chosen], topic_terms)
-        if any(s["heading"].lower() == heading.lower() for s in sections):
-            heading = f"{heading} ({term})" if heading.lower() != term else f"More on {term}"
+        used = {s["heading"].lower() for s in sections} | {SUMMARY.lower(), OPTIONS.lower()}
+        heading = _heading(term, [items[i]["quote"] for i in chosen], used)
         purpose = f"What the sources say about {heading.lower()}."
         sections.append({"heading": heading, "purpose": purpose, "evidence": chosen})
     out: list[dict[str, Any]] = []
