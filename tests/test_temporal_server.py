@@ -24,7 +24,7 @@ from lockstep.temporal import DevServer
 from tests.servers import LiveServer, live_server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.xdist_group("temporal")]
-USERS = {"ana": "submitter,approver"}
+USERS = {"ana": "submitter,approver", "ops": "operator"}
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +73,8 @@ def live(dev_server: DevServer, postgres_url: str, tmp_path: Path) -> Iterator[L
         yield server
 
 
-def _job(live: LiveServer, job_id: str) -> dict[str, Any]:
-    with live.http("ana") as ana:
+def _job(live: LiveServer, job_id: str, user: str = "ana") -> dict[str, Any]:
+    with live.http(user) as ana:
         got = ana.get(f"/jobs/{job_id}")
         assert got.status_code == 200, got.text
         doc: dict[str, Any] = got.json()
@@ -154,6 +154,27 @@ def test_gate_decision_over_rest_is_a_workflow_update(live: LiveServer, postgres
     assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED in kinds
 
 
+def test_cancel_over_rest_cancels_the_workflow_and_ends_the_job(
+    live: LiveServer, postgres_url: str
+) -> None:
+    with live.http("ana") as ana:
+        job = ana.post(
+            "/jobs", json={"workflow": "steps", "input": {"steps": 200, "seconds": 0.2}}
+        ).json()
+    _temporal_worker(live)
+    _until("a step", lambda: _job(live, job["id"])["status"] == "running")
+    with live.http("ana") as ana:
+        asked = ana.post(f"/jobs/{job['id']}/cancel")
+        assert asked.status_code == 200, asked.text
+    ended = _until("the cancel", lambda: _job(live, job["id"])["status"] == "cancelled")
+    assert ended
+    kinds = [e.event_type for e in _history(live, postgres_url, job["thread_id"])]
+    assert kinds[-1] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED
+    with live.http("ana") as ana:
+        thread = ana.get(f"/threads/{job['thread_id']}").json()
+    assert not thread["final"]  # stopped between steps, resumable
+
+
 # -- limits ------------------------------------------------------------------------------------
 
 
@@ -211,3 +232,68 @@ def test_workflow_total_ends_a_temporal_job_as_the_builtin_engine_does(tenv: Tem
     for job in (builtin_job, temporal_job):
         status = tenv.client.status(job.thread_id)
         assert not status.final and status.status == "working"
+
+
+# -- triggers ----------------------------------------------------------------------------------
+
+SECRET = "temporal-hook-secret"
+HOOKS = """\
+triggers:
+  work:
+    type: webhook
+    secret_env: LOCKSTEP_TEST_HOOK_SECRET
+    action: {workflow: steps, input_mapping: {steps: "{{ event.steps }}", gate: true}}
+  review:
+    type: human_approval
+    workflow: steps
+    waiting_for: review
+    on_approve: approve
+    on_reject: reject
+    secret_env: LOCKSTEP_TEST_HOOK_SECRET
+"""
+
+
+def test_signed_webhook_starts_a_workflow_and_an_approval_webhook_signals_it(
+    dev_server: DevServer, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import httpx
+
+    from lockstep.triggers.signing import signature_headers
+
+    monkeypatch.setenv("LOCKSTEP_TEST_HOOK_SECRET", SECRET)
+    prefix = f"w{uuid.uuid4().hex[:8]}-"
+    config = _engine_yaml(dev_server, prefix) + HOOKS
+
+    def post(base: str, hook: str, payload: dict[str, Any]) -> httpx.Response:
+        raw = json.dumps(payload).encode()
+        headers = signature_headers(SECRET, raw, int(time.time()), uuid.uuid4().hex)
+        return httpx.post(f"{base}/hooks/{hook}", content=raw, headers=headers, timeout=60)
+
+    with live_server(postgres_url, tmp_path, config, USERS, "--no-scheduler") as live:
+        fired = post(live.base, "work", {"steps": 1})
+        assert fired.status_code == 202, fired.text
+        job_id = fired.json()["job_id"]
+        job = _job(live, job_id, "ops")  # the trigger's job: an operator sees it
+        assert job["queue"] == f"{prefix}default" and job["user_name"] == "trigger:work"
+        kinds = [e.event_type for e in _history(live, postgres_url, job["thread_id"])]
+        assert kinds[0] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
+        _temporal_worker(live)
+        _until("the gate", lambda: _job(live, job_id, "ops")["status"] == "waiting_human")
+        thread_id = job["thread_id"]
+        wrong = post(live.base, "review", {"thread_id": thread_id, "decision": "maybe", "by": "a"})
+        assert wrong.status_code == 409, wrong.text
+        ok = post(live.base, "review", {"thread_id": thread_id, "decision": "approve", "by": "a"})
+        assert ok.status_code == 202, ok.text
+        assert ok.json()["job_id"] == job_id
+        _until("the approval", lambda: _job(live, job_id, "ops")["status"] == "succeeded")
+        from lockstep import Lockstep
+
+        with Lockstep(postgres_url) as client:  # the thread is the trigger's: read it directly
+            assert client.status(thread_id).status == "done"
+            audit = client.audit(thread_id)
+        assert [a["actor"] for a in audit if a["kind"] == "decision"] == ["a"]
+        kinds = [e.event_type for e in _history(live, postgres_url, thread_id)]
+        assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED in kinds
+        assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED not in kinds

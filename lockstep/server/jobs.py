@@ -278,6 +278,4 @@ def cancel_job(job_id: JobId, request: Request, principal: Principal = Caller) -
     job = visible(request, principal, job_id)
     if not sees_all(principal):
         require(principal, "submitter")
-    queue = queue_of(request)
-    queue.cancel(job.id, by=principal.user)
-    return shown(queue.get(job.id, events=True), principal)
+    return shown(engines.cancel(queue_of(request), job, by=principal.user), principal)

@@ -224,6 +224,8 @@ def run_step(call: StepCall) -> StepResult:
         got = jobs.acquire(client, config, job, job.task_queue, WorkerSettings.identity)
         if isinstance(got, str):
             return StepResult(call.seen, "", final=False, ran=False, full=got)
+        if got is None and job.job_id:  # the job row ended: settled before a lost reply, or
+            return _row_ended(client, job)  # cancelled / timed out in lockstep's database
         slot = got
         client.settings.update(user=job.user, workflow=job.workflow, cancel=cancel)
         beat.start()
@@ -258,6 +260,24 @@ def run_step(call: StepCall) -> StepResult:
         raise
     finally:
         done.set()
+
+
+def _row_ended(client: Lockstep, job: JobInput) -> StepResult:
+    """The job row is final: report the thread as it rests when it is final too (an earlier
+    attempt settled it, then its reply was lost); else the row was stopped in the database."""
+    current = client.status(job.thread_id)
+    if current.final:
+        return result_of(current, ran=False)
+    row = client.queue.get(str(job.job_id))
+    if row.status == "timed_out":
+        result = result_of(current, ran=False)
+        result.timed_out = row.error or "timed out"
+        return result
+    raise ApplicationError(
+        f"job {row.id} is {row.status} in lockstep's database: {row.error or ''}".strip(),
+        type="JobEnded",
+        non_retryable=True,
+    )
 
 
 def _ended(slot: jobs.Slot | None, exc: BaseException, *, dead: bool) -> None:

@@ -13,7 +13,7 @@ from lockstep.client import Lockstep
 from lockstep.errors import InvalidDecision
 from lockstep.queue.store import Job, JobQueue
 
-__all__ = ["continue_thread", "on_temporal", "submit"]
+__all__ = ["cancel", "continue_thread", "on_temporal", "submit"]
 
 
 def on_temporal(queue: JobQueue, engine: str | None = None) -> bool:
@@ -77,3 +77,17 @@ def continue_thread(
         cause = exc.cause
         raise InvalidDecision(str(getattr(cause, "message", None) or cause or exc)) from exc
     return queue.get(job.id)
+
+
+def cancel(queue: JobQueue, job: Job, *, by: str | None) -> Job:
+    """Cancel a job on its engine. On Temporal its workflow is cancelled: the running step
+    stops at its boundary, the partial work is saved and the row ends `cancelled`."""
+    if (
+        not on_temporal(queue)
+        or job.final
+        or not job.queue.startswith(queue.config.engine.task_queue_prefix)
+    ):
+        queue.cancel(job.id, by=by)
+    else:
+        _engine(queue).cancel(job.thread_id, wait=None)
+    return queue.get(job.id, events=True)
