@@ -184,7 +184,6 @@ def tenv(dev_server: DevServer, postgres_url: str, tmp_path: Path) -> Iterator[T
         dev_server.address,
         postgres_url,
         tmp_path,
-        "queue_system: {queues: {default: {concurrency_limit: 1}}}\n"
         "timeouts: {workflow_total: 2s}\n",
     )
     try:
@@ -193,25 +192,42 @@ def tenv(dev_server: DevServer, postgres_url: str, tmp_path: Path) -> Iterator[T
         env.stop_all()
 
 
-def test_queue_concurrency_limit_holds_across_two_temporal_workers(tenv: TemporalEnv) -> None:
-    spans = tenv.tmp / "spans"
-    a = tenv.engine.submit("tflow", {"steps": 2, "seconds": 0.4, "spans": str(spans)})
-    b = tenv.engine.submit("tflow", {"steps": 2, "seconds": 0.4, "spans": str(spans)})
-    tenv.worker()
-    tenv.worker()
-    assert tenv.outcome(a.thread_id, 180) == "completed"
-    assert tenv.outcome(b.thread_id, 180) == "completed"
-    rows = [line.split() for line in spans.read_text(encoding="utf-8").splitlines()]
-    assert len(rows) == 8 and {r[0] for r in rows} == {a.thread_id, b.thread_id}
-    running: set[str] = set()
-    for thread, kind, _ in sorted(rows, key=lambda r: float(r[2])):
-        if kind == "start":
-            assert not running, f"{thread} started while {running} ran a step"
-            running.add(thread)
-        else:
-            running.discard(thread)
-    for job in (a, b):
-        assert tenv.client.queue.get(str(job.job_id)).status == "succeeded"
+@pytest.mark.parametrize(
+    "limit",
+    [
+        "queue_system: {queues: {default: {concurrency_limit: 1}}}\n",
+        "concurrency: {workflows: {tflow: {limit: 1}}}\n",
+    ],
+    ids=["queue-concurrency_limit", "workflow-limit"],
+)
+def test_concurrency_limits_hold_across_two_temporal_workers(
+    dev_server: DevServer, postgres_url: str, tmp_path: Path, limit: str
+) -> None:
+    """Two jobs, two worker processes, a limit of one: the recorded step spans never overlap,
+    and both jobs end succeeded on their rows."""
+    tenv = TemporalEnv(dev_server.address, postgres_url, tmp_path, limit)
+    try:
+        spans = tenv.tmp / "spans"
+        flow = {"steps": 3, "seconds": 1.0, "spans": str(spans)}
+        tenv.worker()
+        tenv.worker()
+        a = tenv.engine.submit("tflow", flow)
+        b = tenv.engine.submit("tflow", flow)
+        assert tenv.outcome(a.thread_id, 180) == "completed"
+        assert tenv.outcome(b.thread_id, 180) == "completed"
+        rows = [line.split() for line in spans.read_text(encoding="utf-8").splitlines()]
+        assert len(rows) == 12 and {r[0] for r in rows} == {a.thread_id, b.thread_id}
+        running: set[str] = set()
+        for thread, kind, _ in sorted(rows, key=lambda r: float(r[2])):
+            if kind == "start":
+                assert not running, f"{thread} started while {running} ran a step"
+                running.add(thread)
+            else:
+                running.discard(thread)
+        for job in (a, b):
+            assert tenv.client.queue.get(str(job.job_id)).status == "succeeded"
+    finally:
+        tenv.stop_all()
 
 
 TOTAL = re.compile(r"^the workflow ran \d+\.\d+s, over its 2s limit; saved incomplete: draft@\d+$")
