@@ -7,6 +7,8 @@ that is the lowest layer that may import both engines (docs/ARCHITECTURE.md, "En
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from lockstep.client import Lockstep
@@ -21,13 +23,21 @@ def on_temporal(queue: JobQueue, engine: str | None = None) -> bool:
     return (engine or queue.config.engine.type) == "temporal"
 
 
-def _engine(queue: JobQueue) -> Any:
+@contextmanager
+def _engine(queue: JobQueue) -> Iterator[Any]:
+    """The Temporal engine on the queue's database (a client opened for the call when the
+    queue has none: the scheduler's)."""
     from lockstep.temporal import engine_for
 
+    own = queue.client is None
     client = queue.client or Lockstep(queue.db.url)
-    engine = engine_for(client, queue.config)
-    engine.jobs = queue  # the caller's database and transaction (a trigger's firing)
-    return engine
+    try:
+        engine = engine_for(client, queue.config)
+        engine.jobs = queue  # the caller's database and transaction (a trigger's firing)
+        yield engine
+    finally:
+        if own:
+            client.close()
 
 
 def submit(
@@ -45,7 +55,8 @@ def submit(
     if not on_temporal(jobs, engine):
         return jobs.submit(workflow, inputs, **options)
     options.pop("resume", None)
-    started = _engine(jobs).submit(workflow, inputs or {}, **options)
+    with _engine(jobs) as temporal:
+        started = temporal.submit(workflow, inputs or {}, **options)
     return jobs.get(started.job_id)
 
 
@@ -72,7 +83,8 @@ def continue_thread(
     from temporalio.client import WorkflowUpdateFailedError
 
     try:
-        _engine(queue).answer(thread_id, decision, comment=comment, by=by, update=update, **fields)
+        with _engine(queue) as temporal:
+            temporal.answer(thread_id, decision, comment=comment, by=by, update=update, **fields)
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         raise InvalidDecision(str(getattr(cause, "message", None) or cause or exc)) from exc
@@ -89,5 +101,6 @@ def cancel(queue: JobQueue, job: Job, *, by: str | None) -> Job:
     ):
         queue.cancel(job.id, by=by)
     else:
-        _engine(queue).cancel(job.thread_id, wait=None)
+        with _engine(queue) as engine:
+            engine.cancel(job.thread_id, wait=None)
     return queue.get(job.id, events=True)
