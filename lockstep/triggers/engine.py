@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from lockstep.client import Lockstep
-from lockstep.errors import InvalidDecision
+from lockstep.errors import InvalidDecision, SubmitRefused
 from lockstep.queue.store import Job, JobQueue
 
 __all__ = ["cancel", "continue_thread", "on_temporal", "submit"]
@@ -54,7 +54,10 @@ def submit(
     thread_id, parent_id (and `resume`, built-in engine only)."""
     if not on_temporal(jobs, engine):
         return jobs.submit(workflow, inputs, **options)
-    options.pop("resume", None)
+    if options.get("resume") is not None:  # not built: a workflow adopting an existing thread
+        raise SubmitRefused(
+            "a job adopting an existing thread at its gate runs on the built-in engine only"
+        )
     with _engine(jobs) as temporal:
         started = temporal.submit(workflow, inputs or {}, **options)
     return jobs.get(started.job_id)
