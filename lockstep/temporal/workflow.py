@@ -57,6 +57,9 @@ class ThreadWorkflow:
         try:
             while True:
                 result = await self._step(job, seen, answer)
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():  # a cancel that arrived while a
+                    raise asyncio.CancelledError  # short step finished: stop at its boundary
                 if result.full is not None:  # a concurrency limit: wait, then ask again
                     self._status = f"waiting for a slot: {result.full}"
                     await workflow.sleep(min(SLOT_WAIT_MAX, SLOT_WAIT_FIRST * 1.5**waits))
