@@ -3,8 +3,9 @@ with tests/ on PYTHONPATH).
 
 `drafting` writes a `draft` artifact; `working` then does `steps` units (each appends
 `<thread> <unit>` to `trace`, sleeping `seconds`, stopping early when the run is cancelled);
-`fail` makes a unit raise: `transient` (a RuntimeError, retried) or `permanent` (a lockstep
-error, never retried); `approval` has a 48 h deadline whose `timeout` decision escalates.
+`spans` records each unit's start and end (wall clock); `fail` makes a unit raise:
+`transient` (a RuntimeError, retried) or `permanent` (a lockstep error, never retried);
+`approval` has a 48 h deadline whose `timeout` decision escalates.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class FlowInput(TypedDict, total=False):
     gate: bool
     fail: str
     trace: str
+    spans: str
 
 
 class FlowState(MachineState, FlowInput, total=False):
@@ -74,12 +76,18 @@ def working(state: FlowState, runtime: Runtime[Any]) -> dict[str, Any]:
         raise RuntimeError("a transient failure")
     if state.get("fail") == "permanent":
         raise RequestError("a permanent failure")
+    if state.get("spans"):
+        with open(str(state["spans"]), "a", encoding="utf-8") as fh:
+            fh.write(f"{thread_of(runtime)} start {time.time()!r}\n")
     end = time.monotonic() + float(state.get("seconds") or 0)
     while time.monotonic() < end:
         if ctx.cancel is not None and ctx.cancel.is_set():
             raise CallCancelled("the run was cancelled")
         time.sleep(0.02)
     done = int(state.get("done_steps") or 0) + 1
+    if state.get("spans"):
+        with open(str(state["spans"]), "a", encoding="utf-8") as fh:
+            fh.write(f"{thread_of(runtime)} end {time.time()!r}\n")
     if state.get("trace"):
         with open(str(state["trace"]), "a", encoding="utf-8") as fh:
             fh.write(f"{thread_of(runtime)} {done}\n")

@@ -79,6 +79,7 @@ def _submit(
             db=db,
             config=config,
             as_json=as_json,
+            parent=parent,
         )
     with error_boundary():
         job = queue_client(db, config).queue.submit(

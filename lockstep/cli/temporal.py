@@ -88,25 +88,34 @@ def submit(
     db: str | None,
     config: Path | None,
     as_json: bool,
+    parent: str | None = None,
 ) -> NoReturn:
-    """Register the thread and start its Temporal workflow; prints the thread ID."""
+    """Register the thread and its job and start its Temporal workflow, through the submit
+    seam the server and the triggers use (`lockstep.triggers.engine`); prints the thread ID."""
+    from lockstep.cli.common import queue_client
+    from lockstep.triggers import engine as engines
+
     with _boundary():
-        started = _engine(db, config).submit(
+        jobs = queue_client(db, config).queue
+        job = engines.submit(
+            jobs,
             workflow,
             inputs,
+            engine="temporal",
             queue=queue,
             priority=priority,
             user=user,
             idempotency_key=idempotency_key,
+            parent_id=parent,
         )
     if as_json:
-        out.print_json(json.dumps(started.to_dict()))
+        out.print_json(json.dumps({**job.to_dict(), "task_queue": job.queue}))
     else:
         err.print(
-            f"started {started.workflow} on Temporal task queue {started.task_queue} "
-            f"(priority {started.priority}); workflow ID = thread ID"
+            f"started {job.workflow} on Temporal task queue {job.queue} "
+            f"(priority {job.priority}); workflow ID = thread ID"
         )
-        out.print(started.thread_id)
+        out.print(job.thread_id)
     _finish()
 
 

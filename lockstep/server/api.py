@@ -20,6 +20,7 @@ from lockstep.graphs import WORKFLOWS, workflow_machine
 from lockstep.ids import ID_MAX, ID_PATTERN, SPEC_PATTERN, check_artifact_spec
 from lockstep.ownership import check_refs, unknown_artifact
 from lockstep.server.auth import LOCAL, Principal, authenticate, presented_key
+from lockstep.triggers import engine as engines
 
 __all__ = [
     "IdField",
@@ -204,16 +205,18 @@ async def decide(
     continuation as `job`; otherwise the server runs it on to its next stop (200)."""
     require(principal, "approver")
     owned(request, principal, thread_id)
-    fields = {"sources": body.sources} if body.sources else {}
+    fields: dict[str, Any] = {"sources": body.sources} if body.sources else {}
     client = client_of(request)
     job = await asyncio.to_thread(
-        client.sync.queue.continue_thread,
-        client.sync,
-        thread_id,
-        body.decision,
-        comment=body.comment,
-        by=principal.user,
-        **fields,
+        lambda: engines.continue_thread(
+            client.sync.queue,
+            client.sync,
+            thread_id,
+            body.decision,
+            comment=body.comment,
+            by=principal.user,
+            **fields,
+        )
     )
     if job is not None:
         response.status_code = 202

@@ -27,6 +27,7 @@ from lockstep.queue.store import FINAL, Job, JobQueue, check_status, iso
 from lockstep.server.api import IdField, authenticated, check_input_refs, client_of, require
 from lockstep.server.auth import Principal
 from lockstep.server.bodies import INT_MAX
+from lockstep.triggers import engine as engines
 
 __all__ = ["STATUS_AFTER", "SubmitJob", "router"]
 
@@ -183,13 +184,15 @@ JobId = Annotated[
 
 @router.post("", status_code=202)
 def submit_job(body: SubmitJob, request: Request, principal: Principal = Caller) -> dict[str, Any]:
-    """Queue a workflow run for a worker; 202 with the job.
+    """Queue a workflow run for a worker (a Temporal workflow with `engine: temporal`); 202
+    with the job.
 
     422 for bad input, 429 with Retry-After when the caller's submit limit is spent, 409 when
     a `reject` concurrency limit refuses."""
     require(principal, "submitter")
     check_input_refs(request, principal, body.input)
-    job = queue_of(request).submit(
+    job = engines.submit(
+        queue_of(request),
         body.workflow,
         body.input,
         queue=body.queue,
@@ -275,6 +278,4 @@ def cancel_job(job_id: JobId, request: Request, principal: Principal = Caller) -
     job = visible(request, principal, job_id)
     if not sees_all(principal):
         require(principal, "submitter")
-    queue = queue_of(request)
-    queue.cancel(job.id, by=principal.user)
-    return shown(queue.get(job.id, events=True), principal)
+    return shown(engines.cancel(queue_of(request), job, by=principal.user), principal)

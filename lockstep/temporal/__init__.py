@@ -4,7 +4,8 @@ lockstep's own checkpointer, which stays the thread's source of truth. See
 docs/ARCHITECTURE.md ("Engines") for the design and its measured cost.
 
 Needs the `temporal` extra: `pip install 'lockstep[temporal]'`. The server and the triggers
-submit through `engine_for(client)` when the configuration names this engine.
+submit through `lockstep.triggers.engine`, which uses `engine_for(client)` when the
+configuration names this engine.
 """
 
 from __future__ import annotations

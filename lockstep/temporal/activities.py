@@ -27,6 +27,7 @@ from lockstep.gates import claim_gate
 from lockstep.graphs import workflow_machine
 from lockstep.queue.config import QueueConfig
 from lockstep.queue.limits import RateLimiter, limit_key
+from lockstep.temporal import jobs
 from lockstep.temporal.types import (
     PARTIAL_ACTIVITY,
     STEP_ACTIVITY,
@@ -44,11 +45,13 @@ GATE_KEYS = ("gate", "decisions", "comment_required", "requires", "deadline", "i
 
 
 class WorkerSettings:
-    """What the worker process gives its activities: its database and its configuration."""
+    """What the worker process gives its activities: its database, its configuration and the
+    identity its job-row leases carry."""
 
     database_url: str | None = None
     config: QueueConfig = QueueConfig()
     model: Any = None
+    identity: str = "temporal"
 
 
 _local = threading.local()
@@ -176,41 +179,68 @@ def _record_tokens(client: Lockstep, job: JobInput, used: int) -> None:
             limiter.record(name, limit_key(decl, user=job.user, workflow=job.workflow), used)
 
 
-def _heartbeat(done: threading.Event, cancel: threading.Event, every: float) -> None:
-    """Heartbeat while the step runs (the lease), and learn of a cancel through it."""
+def _heartbeat(
+    done: threading.Event, cancel: threading.Event, every: float, renew: Callable[[], None]
+) -> None:
+    """Heartbeat while the step runs (the lease, Temporal's and the job row's), and learn of a
+    cancel through it."""
     while not done.wait(every):
         activity.heartbeat()
         if activity.is_cancelled() or activity.is_worker_shutdown():
             cancel.set()  # drops an LLM call in flight (RunContext.cancel)
+        try:
+            renew()
+        except Exception:  # the database is away: the row's lease lapses, Temporal's holds
+            activity.logger.warning("could not renew the job row's lease", exc_info=True)
 
 
 @activity.defn(name=STEP_ACTIVITY)
 def run_step(call: StepCall) -> StepResult:
-    """Advance the thread by one superstep; a cancel stops it at the step boundary."""
+    """Take a slot on the job row (or report that none is free), advance the thread by one
+    superstep, and settle the row; a cancel stops it at the step boundary."""
     job = call.job
     done, cancel = threading.Event(), threading.Event()
     every = max(0.2, min(job.heartbeat_timeout / 3, 5.0))
+    slot: jobs.Slot | None = None
+
+    def renew() -> None:
+        if slot is not None:
+            jobs.renew(client, slot)
+
     beat = threading.Thread(
         target=contextvars.copy_context().run,
-        args=(_heartbeat, done, cancel, every),
+        args=(_heartbeat, done, cancel, every, renew),
         daemon=True,
     )
 
     def hook(node: str, update: Mapping[str, Any]) -> None:
         activity.heartbeat(node)  # the superstep ends at its checkpoint: nothing to stop here
+        if slot is not None:
+            slot.queue.event(slot.job.id, "checkpointed", {"step": node})
 
     try:
         client = _client(job)
+        config = WorkerSettings.config
+        got = jobs.acquire(client, config, job, job.task_queue, WorkerSettings.identity)
+        if isinstance(got, str):
+            return StepResult(call.seen, "", final=False, ran=False, full=got)
+        if got is None and job.job_id:  # the job row ended: settled before a lost reply, or
+            return _row_ended(client, job)  # cancelled / timed out in lockstep's database
+        slot = got
         client.settings.update(user=job.user, workflow=job.workflow, cancel=cancel)
         beat.start()
-        metered = bool(WorkerSettings.config.limits("tokens"))
+        metered = bool(config.limits("tokens"))
         before = client.status(job.thread_id).total_tokens if metered and call.seen else 0
         with activity.shield_thread_cancel_exception():
             result = advance(client, call, hook)
         if activity.is_cancelled() or activity.is_worker_shutdown():
+            if slot is not None:
+                jobs.release(slot)
             raise _Stop(result.status)  # checkpointed: the next attempt sees it and skips
         if result.ran and metered:
             _record_tokens(client, job, client.status(job.thread_id).total_tokens - before)
+        if slot is not None:
+            result.timed_out = jobs.settle(client, slot, client.status(job.thread_id))
         return result
     except (_Stop, CallCancelled, CancelledError) as exc:
         if activity.is_worker_shutdown() and not activity.is_cancelled():
@@ -220,13 +250,48 @@ def run_step(call: StepCall) -> StepResult:
         if isinstance(exc, StorageError):
             _drop_client()
             raise  # transient: Temporal retries the activity
+        _ended(slot, exc, dead=False)
         raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
     except Exception as exc:
         if connection_lost(exc):
             _drop_client()
+        else:
+            _ended(slot, exc, dead=activity.info().attempt >= job.max_attempts)
         raise
     finally:
         done.set()
+
+
+def _row_ended(client: Lockstep, job: JobInput) -> StepResult:
+    """The job row is final: report the thread as it rests when it is final too (an earlier
+    attempt settled it, then its reply was lost); else the row was stopped in the database."""
+    current = client.status(job.thread_id)
+    if current.final:
+        return result_of(current, ran=False)
+    row = client.queue.get(str(job.job_id))
+    if row.status == "timed_out":
+        result = result_of(current, ran=False)
+        result.timed_out = row.error or "timed out"
+        return result
+    raise ApplicationError(
+        f"job {row.id} is {row.status} in lockstep's database: {row.error or ''}".strip(),
+        type="JobEnded",
+        non_retryable=True,
+    )
+
+
+def _ended(slot: jobs.Slot | None, exc: BaseException, *, dead: bool) -> None:
+    """Record a failed step on the job row: released for a retry, or ended for good."""
+    if slot is None:
+        return
+    error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:500]}"
+    try:
+        if isinstance(exc, LockstepError) or dead:
+            jobs.ended_badly(slot, error, dead=dead)
+        else:
+            jobs.release(slot)
+    except Exception:
+        activity.logger.warning("could not record the failed step on its job", exc_info=True)
 
 
 @activity.defn(name=PARTIAL_ACTIVITY)
@@ -236,6 +301,11 @@ def save_partial(call: PartialCall) -> list[str]:
     thread_id = call.job.thread_id
     saved = client.save_partial(thread_id, by="temporal", step=call.reason)
     client.db.record(thread_id, call.reason, {"saved": saved, "engine": "temporal"}, "temporal")
+    if call.job.job_id:
+        reason = f"{call.reason} on Temporal" + (
+            f"; saved incomplete: {', '.join(saved)}" if saved else ""
+        )
+        jobs.stopped(client, WorkerSettings.config, call.job.job_id, call.reason, reason)
     return saved
 
 

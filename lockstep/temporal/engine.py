@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from lockstep.errors import ThreadStateError
 from lockstep.gates import claim_gate
 from lockstep.graphs import workflow_machine
 from lockstep.queue.config import EngineDecl, QueueConfig, parse_priority
+from lockstep.queue.store import JobQueue
 from lockstep.temporal.types import WORKFLOW_NAME, GateAnswer, JobInput, priority_key
 from lockstep.threads import resume_payload, start_payload
 
@@ -45,6 +44,8 @@ class Submitted:
     task_queue: str
     priority: int
     run_id: str | None
+    job_id: str | None = None
+    """Its row in `lockstep_jobs` (what `GET /jobs/{id}` reads)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -64,6 +65,7 @@ def job_input(
     queue: str,
     priority: int,
     user: str | None,
+    job_id: str | None = None,
 ) -> JobInput:
     """Map lockstep's knobs onto the workflow's: step timeouts (the `timeouts:` block, else the
     machine's), the lease, and the queue's retries and backoff."""
@@ -92,6 +94,8 @@ def job_input(
         retry_max=retry.max_delay,
         per_superstep=engine.activity_per == "superstep",
         config_path=config.source,
+        job_id=job_id,
+        task_queue=f"{engine.task_queue_prefix}{queue}",
     )
 
 
@@ -107,6 +111,9 @@ class TemporalEngine:
         self.config = config
         self.engine = config.engine
         self._temporal: Client | None = temporal
+        self.jobs: JobQueue | None = None
+        """The job queue whose database (and transaction) submits write to; default: a
+        queue on the client's database with this engine's configuration."""
 
     async def temporal(self) -> Client:
         if self._temporal is None:
@@ -128,39 +135,59 @@ class TemporalEngine:
         user: str | None = None,
         idempotency_key: str | None = None,
         thread_id: str | None = None,
+        parent_id: str | None = None,
     ) -> Submitted:
         """Register the thread (inputs checked now) and start its workflow; a repeated
         idempotency key returns the thread it started."""
         qname, decl = self.config.queue(queue)
         prio = decl.priority if priority is None else parse_priority(priority)
-        if idempotency_key:
-            thread_id = "key-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20]
-        thread_id = thread_id or f"job-{uuid.uuid4().hex[:16]}"
-        db = self.client.db
-        if not (idempotency_key and db.thread(thread_id) is not None):
-            self.client.queue._check_submit(workflow, user)  # submit limits, in the database
-            now = self.client._clock().isoformat()
-            start_payload(db, workflow, thread_id, now, user, inputs or {})
-        job = job_input(
+        jobs = self.jobs or JobQueue(self.client.db, self.config, client=self.client)
+        with jobs.db.transaction():
+            job = jobs.submit(
+                workflow,
+                inputs,
+                queue=qname,
+                priority=prio,
+                user=user,
+                idempotency_key=idempotency_key,
+                thread_id=thread_id,
+                parent_id=parent_id,
+            )
+            if job.queue == qname:  # a new job: lockstep's own workers never claim it
+                jobs.db.execute(
+                    "UPDATE lockstep_jobs SET queue = ? WHERE id = ?",
+                    (self.task_queue(qname), job.id),
+                )
+                now = self.client._clock().isoformat()
+                start_payload(jobs.db, workflow, job.thread_id, now, user, job.input)
+        thread_id = job.thread_id
+        run = job_input(
             self.config,
             workflow,
             thread_id,
-            database_url=db.url,
+            database_url=self.client.db.url,
             queue=qname,
-            priority=prio,
-            user=user,
+            priority=job.priority,
+            user=job.user_name,
+            job_id=job.id,
         )
         handle = await (await self.temporal()).start_workflow(
             WORKFLOW_NAME,
-            job,
+            run,
             id=thread_id,
             task_queue=self.task_queue(qname),
-            priority=Priority(priority_key=priority_key(prio)),
+            priority=Priority(priority_key=priority_key(job.priority)),
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             memo={"workflow": workflow, "user": user or "", "queue": qname},
         )
         return Submitted(
-            thread_id, workflow, qname, self.task_queue(qname), prio, handle.result_run_id
+            thread_id,
+            workflow,
+            qname,
+            self.task_queue(qname),
+            job.priority,
+            handle.result_run_id,
+            job.id,
         )
 
     # -- gates -----------------------------------------------------------------------------

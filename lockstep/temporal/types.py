@@ -54,6 +54,9 @@ class JobInput:
     """False: an activity runs on to the next gate or the end (`engine.activity_per: run`)."""
     config_path: str | None = None
     """The lockstep.yaml the submitter used (limits, extra workflows), read by the worker."""
+    job_id: str | None = None
+    """The thread's row in `lockstep_jobs` (its slots, limits and end; lockstep.temporal.jobs)."""
+    task_queue: str = ""
 
 
 @dataclass
@@ -97,6 +100,10 @@ class StepResult:
     """False when the activity found the step already committed and skipped it."""
     failed: bool = False
     """True when the thread ended in its machine's error state."""
+    full: str | None = None
+    """Why no slot was free (a concurrency limit): nothing ran, the workflow waits, asks again."""
+    timed_out: str | None = None
+    """Why the job ended `timed_out` (past `timeouts.workflow_total`), partial work saved."""
 
 
 @dataclass

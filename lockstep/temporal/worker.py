@@ -54,6 +54,7 @@ async def serve(
     for q in names:
         config.queue(q)
     identity = identity or f"{socket.gethostname()}:{os.getpid()}"
+    WorkerSettings.identity = identity
     client = temporal or await connect(config.engine)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

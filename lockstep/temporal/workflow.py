@@ -35,6 +35,10 @@ with workflow.unsafe.imports_passed_through():
 
 __all__ = ["ThreadWorkflow"]
 
+SLOT_WAIT_FIRST = 0.5
+SLOT_WAIT_MAX = 10.0
+"""Seconds a step waits for a free slot before asking again (backing off to the max)."""
+
 
 @workflow.defn(name=WORKFLOW_NAME)
 class ThreadWorkflow:
@@ -49,9 +53,25 @@ class ThreadWorkflow:
     async def run(self, job: JobInput) -> StepResult:
         seen: str | None = None
         answer: GateAnswer | None = None
+        waits = 0
         try:
             while True:
                 result = await self._step(job, seen, answer)
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():  # a cancel that arrived while a
+                    raise asyncio.CancelledError  # short step finished: stop at its boundary
+                if result.full is not None:  # a concurrency limit: wait, then ask again
+                    self._status = f"waiting for a slot: {result.full}"
+                    await workflow.sleep(min(SLOT_WAIT_MAX, SLOT_WAIT_FIRST * 1.5**waits))
+                    waits += 1
+                    continue
+                waits = 0
+                if result.timed_out is not None:
+                    raise ApplicationError(
+                        f"thread {job.thread_id} timed out: {result.timed_out}",
+                        type="TimedOut",
+                        non_retryable=True,
+                    )
                 answer, seen, self._status = None, result.checkpoint_id, result.status
                 self._steps += result.ran
                 if result.final:

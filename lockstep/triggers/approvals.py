@@ -24,6 +24,7 @@ from lockstep.queue.config import QueueConfig
 from lockstep.queue.store import Job, JobQueue
 from lockstep.queue.trigger_config import ApprovalTrigger
 from lockstep.threads import resume_payload
+from lockstep.triggers import engine as engines
 
 __all__ = ["deadline_of", "decide", "map_decision", "sweep_deadlines"]
 
@@ -41,7 +42,9 @@ def decide(
     (changing nothing) when the thread is not at a gate, the gate does not allow the decision
     or someone answered first."""
     with queue.db.transaction():
-        job = queue.continue_thread(client, thread_id, decision, comment=comment, by=by)
+        job = engines.continue_thread(
+            queue, client, thread_id, decision, comment=comment, by=by, update=False
+        )
         if job is not None:
             return job
         current = client.status(thread_id)

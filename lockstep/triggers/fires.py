@@ -20,6 +20,7 @@ from lockstep.errors import LockstepError, TriggerError
 from lockstep.queue.store import JobQueue, iso
 from lockstep.queue.templates import render_mapping
 from lockstep.queue.trigger_config import Action
+from lockstep.triggers import engine as engines
 
 __all__ = ["Fire", "fire", "fires"]
 
@@ -125,7 +126,8 @@ def fire(
             status = "skipped" if skip else "failed"
             if error is None:
                 try:
-                    job = queue.submit(
+                    job = engines.submit(
+                        queue,
                         action.workflow,
                         inputs,
                         queue=action.queue,

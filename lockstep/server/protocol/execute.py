@@ -24,6 +24,7 @@ from lockstep.server.auth import Principal
 from lockstep.server.protocol.shapes import RUN_STATUS, jsonable, state_of, workflow_of_assistant
 from lockstep.server.protocol.store import run_row, set_run
 from lockstep.threads import resume_payload
+from lockstep.triggers import engine as engines
 
 __all__ = ["ACTIVE", "Plan", "RunRequest", "execute", "follow_job", "plan_run", "settle", "state"]
 
@@ -107,9 +108,10 @@ async def plan_run(
         by = principal.user
         if job is not None and job.status != "succeeded":
             cont = await asyncio.to_thread(
-                queue.continue_thread, client.sync, thread_id, decision,
-                comment=comment, by=by, **answer,
-            )  # fmt: skip
+                lambda: engines.continue_thread(
+                    queue, client.sync, thread_id, decision, comment=comment, by=by, **answer
+                )
+            )
             return Plan(workflow, thread_id, job=cont)
         if background:
             resume_payload(current, decision, comment=comment, by=by, **answer)
@@ -131,7 +133,9 @@ async def plan_run(
     inputs = dict(body.input or {})
     if background:
         submitted = await asyncio.to_thread(
-            queue.submit, workflow, inputs, user=principal.user, thread_id=thread_id
+            lambda: engines.submit(
+                queue, workflow, inputs, user=principal.user, thread_id=thread_id
+            )
         )
         return Plan(workflow, thread_id, job=submitted)
     _, payload = await client.start(

@@ -37,6 +37,7 @@ from lockstep.server.protocol.store import (
     runs_of,
     visible,
 )
+from lockstep.triggers import engine as engines
 
 __all__ = ["router"]
 
@@ -297,7 +298,9 @@ async def cancel_run(
         raise HTTPException(409, f"run {run_id} is already {row['status']}")
     task = _tasks(request).get(run_id)
     if row["job_id"]:
-        await asyncio.to_thread(client.sync.queue.cancel, row["job_id"], by=principal.user)
+        jobs = client.sync.queue
+        job = await asyncio.to_thread(jobs.get, row["job_id"])
+        await asyncio.to_thread(lambda: engines.cancel(jobs, job, by=principal.user))
         if wait:
             await follow_job(client, thread_id, run_id)
     elif task is not None:
