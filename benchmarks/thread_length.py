@@ -1,5 +1,6 @@
 """Thread length: `status`, the first page of `history` and `resume` on a long thread against a
-short one, and checkpoint bytes as the thread grows (issue 18, point 3).
+short one, and checkpoint bytes as the thread grows (issue 18, point 3). A history page holds
+`--short` rows, so both threads fill it: the ratio is what the thread's length costs.
 
 Threads of the `steps` example workflow (one checkpoint per unit of work) stop at its approval
 gate after SHORT or LONG units. Reads are timed interleaved, long and short in turn, so noise
@@ -29,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOWS = ROOT / "examples" / "workflows"
-RESUMES = 3
+RESUMES = 5
 
 
 @contextmanager
@@ -100,6 +101,8 @@ def main() -> None:
             client.run("steps", thread_id=f"size-{n}", steps=n)
             grown[n] = stored_bytes(client, f"size-{n}")
 
+        if args.pg:  # what autovacuum does on a live server: planner statistics (a fresh
+            client.db.execute("ANALYZE")  # database has none, and plans sequential scans)
         reads: dict[str, dict[str, list[float]]] = {
             op: {"short": [], "long": []} for op in ("status", "history page")
         }
@@ -108,7 +111,7 @@ def main() -> None:
                 thread = f"{kind}-0"
                 reads["status"][kind].append(timed(lambda t=thread: client.status(t)))
                 reads["history page"][kind].append(
-                    timed(lambda t=thread: client.history(t, limit=20))
+                    timed(lambda t=thread: client.history(t, limit=args.short))
                 )
         resumes: dict[str, list[float]] = {"short": [], "long": []}
         for i in range(RESUMES):
