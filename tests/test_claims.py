@@ -307,7 +307,9 @@ def test_a_checkpoint_cut_off_after_its_steps_writes_is_carried_on(db_url: str, 
         client.run("steps", thread_id="cut", steps=4)
     saver.put = real  # type: ignore[method-assign]
     stuck = client.status("cut")
-    assert not stuck.final and not stuck.interrupted  # what used to end the job
+    # once neither final nor resumable (what ended the job); now the unclosed step is shown
+    # as where it stopped, and resuming it applies its saved writes
+    assert not stuck.final and stuck.interrupted and stuck.next == ["working"]
     status = client.continue_run("steps", "cut", {})
     assert status.final and client.values("cut")["done_steps"] == 4
     assert forks(client.db, "cut") == []
