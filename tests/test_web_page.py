@@ -324,8 +324,9 @@ def test_page_without_auth_reviews_a_brief_draft_and_shows_markup_as_text(
     expect(row.locator(".sub").first).to_have_text(topic)
     expect(page.locator("#d-title")).to_have_text(f"brief · {topic}")
 
-    # The markup words are terms no document holds, so too few sources count as relevant:
-    # the first gate asks for more sources (its page shows the topic as text); cancel it.
+    # Markup is not a topic term, but the topic's visible words ("bold", ...) are in no
+    # document, so too few sources count as relevant: the first gate asks for more sources
+    # (its page shows the topic as text); cancel it.
     expect(page.locator("#g-title")).to_contain_text("human_input_needed")
     assert page.locator("main img:not(#d-diagram), main b").count() == 0
     page.click("#g-buttons button[data-decision='cancel']")
