@@ -29,32 +29,20 @@ import argparse
 import itertools
 import statistics
 import tempfile
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
-from typing_extensions import TypedDict
 
 from lockstep.db import Database, connect_sqlite
 from lockstep.machine import compile_machine, load_machine
 from lockstep.state.machine import MachineState
 
-STEPS = 10
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.overhead import STEPS, Ctx, PlainState, timed
+
 NAMES = [f"c{i}" for i in range(1, STEPS + 1)]
-
-
-class PlainState(TypedDict, total=False):
-    status: str
-
-
-class Ctx:
-    """What lockstep passes as context: here only the audit journal."""
-
-    def __init__(self, journal: Database) -> None:
-        self.journal = journal
 
 
 def flattened(path: Path) -> tuple[Any, Ctx]:
@@ -106,13 +94,6 @@ def subgraph(path: Path) -> Any:
     parent.add_edge(START, "inner")
     parent.add_edge("inner", END)
     return parent.compile(checkpointer=SqliteSaver(connect_sqlite(path)))
-
-
-def timed(graph: Any, context: Any = None) -> float:
-    config = {"configurable": {"thread_id": uuid.uuid4().hex}}
-    start = time.perf_counter()
-    graph.invoke({}, config, context=context, durability="sync")
-    return (time.perf_counter() - start) * 1000 / STEPS
 
 
 def main() -> None:

@@ -19,39 +19,17 @@ if sys.path and sys.path[0] == __file__.rpartition("/")[0]:
     sys.path.pop(0)
 
 import argparse
-import shutil
 import statistics
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.queue import database  # noqa: E402 - a scratch database, as the queue's
+
 FLOWS = ROOT / "examples" / "workflows"
 RESUMES = 5
-
-
-@contextmanager
-def database(pg: str | None) -> Iterator[str]:
-    if pg is None:
-        tmp = Path(tempfile.mkdtemp(prefix="lockstep-bench-"))
-        try:
-            yield f"sqlite:///{tmp / 'bench.db'}"
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return
-    import psycopg
-
-    name = f"lockstep_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{pg.rpartition('/')[0]}/{name}"
-    finally:
-        with psycopg.connect(pg, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def stored_bytes(client: object, thread: str) -> int:
@@ -91,7 +69,8 @@ def main() -> None:
     from lockstep.graphs import register_workflow
 
     register_workflow("steps", "steps")
-    with database(args.pg) as url, Lockstep(url) as client:
+    kind = "postgres" if args.pg else "sqlite"
+    with database(kind, args.pg) as url, Lockstep(url) as client:
         lengths = {"short": args.short, "long": args.long}
         for kind, n in lengths.items():
             for i in range(RESUMES):
